@@ -1,0 +1,146 @@
+# kturn — top-level build.
+#   make            build everything (BPF objects, skeletons, binaries, tests)
+#   make run        install missing packages, build, run kturnd on 127.0.0.1
+#   make test       install, build, run every test (unit, fuzz smoke, integration)
+#   make deps       install missing Debian packages (idempotent)
+#   make fuzz       build and run the libFuzzer targets (FUZZ_SECONDS each)
+#   make V=1        show full commands; SANITIZE=1 builds with ASan+UBSan
+.DEFAULT_GOAL := all
+
+V ?= 0
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PYTHON ?= /usr/bin/python3
+SANITIZE ?= 0
+FUZZ_SECONDS ?= 30
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build-san
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SAN_FLAGS :=
+endif
+
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+	-Wformat=2 -Wvla
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -DKTURN_VERSION='"$(VERSION)"' \
+	-Iinclude -I$(BUILD)/gen -MMD -MP $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+LDLIBS := -lbpf -lelf -lz -lssl -lcrypto -lidn -lpthread
+
+# --- BPF -------------------------------------------------------------------
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/gen/%.skel.h,$(BPF_SRCS))
+VMLINUX_H := $(BUILD)/gen/vmlinux.h
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(BUILD)/gen -Wall
+
+$(VMLINUX_H):
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) $(wildcard include/kturn/*.h)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+# --- userspace library ------------------------------------------------------
+LIB_DIRS := user/util user/stun user/conf user/net user/turn user/auth user/dataplane
+LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+LIB := $(BUILD)/libkturn.a
+
+$(BUILD)/obj/%.o: %.c | $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# --- programs -------------------------------------------------------------------
+BINS := $(BUILD)/bin/kturnd $(BUILD)/bin/kturnctl $(BUILD)/bin/kturn-bench
+
+$(BUILD)/bin/%: $(BUILD)/obj/user/cmd/%.o $(LIB)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# --- unit tests (cmocka) --------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+# --- fuzz targets (clang libFuzzer; codec built with sanitizers) --------------------
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB_SRCS := $(wildcard user/stun/*.c user/util/*.c)
+FUZZ_FLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(BUILD)/gen \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard include/kturn/*.h)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $< $(FUZZ_LIB_SRCS) -lssl -lcrypto -lidn -o $@
+
+# --- top-level targets --------------------------------------------------------------
+all: $(BPF_OBJS) $(SKELS) $(BINS) $(UNIT_BINS)
+
+deps:
+	$(Q)scripts/deps.sh
+
+build-fuzz: $(FUZZ_BINS)
+
+fuzz: deps $(FUZZ_BINS)
+	$(Q)tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS)
+
+RUN_PORT ?= 3478
+run: deps all
+	$(Q)exec $(BUILD)/bin/kturnd --listening-ip 127.0.0.1 --listening-port $(RUN_PORT) \
+		--realm kturn.demo --user demo:demo-password --verbose
+
+test: deps all $(FUZZ_BINS)
+	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) tests/run.sh
+
+TEST_FUZZ_SECONDS ?= 20
+
+test-unit: all
+	$(Q)BUILD=$(BUILD) tests/run.sh unit
+
+test-integ: all
+	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) tests/run.sh integ
+
+clean:
+	$(Q)rm -rf build build-san
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+.PHONY: all deps run test test-unit test-integ fuzz build-fuzz clean format
+.SECONDARY:
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
