@@ -64,7 +64,7 @@ $(BUILD)/gen/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
 # --- userspace library ------------------------------------------------------
-LIB_DIRS := user/util user/stun user/conf user/net user/turn user/auth user/dataplane
+LIB_DIRS := user/util user/stun user/conf user/net user/turn user/auth user/dataplane user/bench
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB := $(BUILD)/libkturn.a

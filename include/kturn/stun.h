@@ -163,10 +163,11 @@ struct stun_msg {
 	uint16_t method;
 	enum stun_class cls;
 	const uint8_t *tid;	/* STUN_TID_LEN bytes inside buf */
-	uint16_t mi_off;	/* MESSAGE-INTEGRITY attribute header */
-	uint16_t mi256_off;	/* MESSAGE-INTEGRITY-SHA256 attribute header */
-	uint16_t fp_off;	/* FINGERPRINT attribute header */
-	uint16_t visible_end;	/* end of the attributes the view exposes */
+	/* 32-bit: a message may be 20 + 0xFFFC bytes, past what 16 bits can address. */
+	uint32_t mi_off;	/* MESSAGE-INTEGRITY attribute header */
+	uint32_t mi256_off;	/* MESSAGE-INTEGRITY-SHA256 attribute header */
+	uint32_t fp_off;	/* FINGERPRINT attribute header */
+	uint32_t visible_end;	/* end of the attributes the view exposes */
 };
 
 struct stun_attr {
@@ -372,6 +373,12 @@ struct stun_frame {
 	size_t len;	/* bytes to consume, including ChannelData padding */
 	size_t need;	/* with STUN_FRAME_NEED: total bytes required */
 };
+
+/*
+ * `need` is the header length while the header is incomplete (4 before the
+ * first byte and for ChannelData, 20 for STUN), then the whole frame length
+ * (STUN 20 + length, ChannelData 4 + data padded to 4); it is always > avail.
+ */
 
 /*
  * Look at the start of a byte stream. STUN: first two bits 00, magic cookie,

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/*
+ * RFC 6062 TCP relay data plane: splice each bridged socket pair in the kernel.
+ *
+ * An SK_SKB verdict program attached (BPF_SK_SKB_VERDICT) to kturn_sockhash.
+ * It runs for every skb received on a socket in the map and redirects it to
+ * the egress of the socket's partner, found by cookie in kturn_link. Anything
+ * it does not redirect is SK_PASS: the bytes stay on the receiving socket
+ * where userspace can read them. Never SK_DROP: TCP has already acknowledged
+ * these bytes, so dropping one would cut a hole in the stream.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "kturn/bpf_abi.h"
+
+/* max_entries are set by the loader (sockmap_opts.max_socks). */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u64));   /* socket cookie */
+	__uint(value_size, sizeof(__u64)); /* fd on update, cookie on lookup */
+} kturn_sockhash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct kturn_sock_link);
+} kturn_link SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct kturn_sock_counters);
+} kturn_sock_cnt SEC(".maps");
+
+/* Not used by the program: the loader writes and pins it (ABI check). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kturn_info);
+} kturn_info SEC(".maps");
+
+SEC("sk_skb")
+int kturn_verdict(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct kturn_sock_counters *cnt;
+	struct kturn_sock_link *link;
+	__u64 len = skb->len;
+	__u64 partner;
+
+	cnt = bpf_map_lookup_elem(&kturn_sock_cnt, &cookie);
+	link = bpf_map_lookup_elem(&kturn_link, &cookie);
+	/*
+	 * Zero-length skb: a FIN. Redirecting it makes the partner's send fail
+	 * (EPIPE); passing it lets this socket see EOF and userspace decide
+	 * when to forward the half-close. A socket without link or counters is
+	 * not (or no longer) a managed pair. A socket that already parked bytes
+	 * keeps parking, so nothing overtakes them (see bpf_abi.h).
+	 */
+	if (len == 0 || !link || !cnt || cnt->redirect_fail)
+		goto pass;
+
+	partner = link->partner_cookie;
+	if (bpf_sk_redirect_hash(skb, &kturn_sockhash, &partner, 0) != SK_PASS) {
+		__sync_fetch_and_add(&cnt->redirect_fail, 1);
+		goto pass;
+	}
+	__sync_fetch_and_add(&cnt->fwd_bytes, len);
+	__sync_fetch_and_add(&cnt->fwd_packets, 1);
+	return SK_PASS;
+
+pass:
+	if (cnt) {
+		__sync_fetch_and_add(&cnt->pass_bytes, len);
+		__sync_fetch_and_add(&cnt->pass_packets, 1);
+	}
+	return SK_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

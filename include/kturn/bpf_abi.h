@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * Kernel <-> userspace ABI of kturn's BPF data plane: map keys, values and
+ * pinned names. This is the only place these layouts are defined: the BPF
+ * programs (bpf/) and the loader (user/dataplane/) both include it.
+ *
+ * Rules: __u32/__u64 only, explicit padding, sizes asserted. Any change to a
+ * layout, a map type or a pinned name bumps KTURN_BPF_ABI_VERSION: the loader
+ * refuses to reuse pinned maps written by another version.
+ *
+ * Every per-socket map is keyed by the socket cookie (SO_COOKIE in userspace,
+ * bpf_get_socket_cookie() in the verdict), a __u64 unique per boot.
+ */
+#ifndef KTURN_BPF_ABI_H
+#define KTURN_BPF_ABI_H
+
+/* BPF objects include vmlinux.h first, which already defines __u32/__u64. */
+#if !defined(__bpf__) && !defined(__BPF__)
+#include <linux/types.h>
+#endif
+
+#define KTURN_BPF_ABI_VERSION 1
+
+/*
+ * Map names, also used as file names under the pin directory. Kernel object
+ * names hold at most 15 characters. Everything kturn pins starts with
+ * KTURN_PIN_PREFIX, which is what the loader removes when it cleans a
+ * directory left behind by a dead instance.
+ */
+#define KTURN_PIN_PREFIX      "kturn_"
+#define KTURN_MAP_SOCKHASH    "kturn_sockhash" /* SOCKHASH: cookie -> socket */
+#define KTURN_MAP_LINK	      "kturn_link"     /* HASH: cookie -> kturn_sock_link (user) */
+#define KTURN_MAP_SOCK_CNT    "kturn_sock_cnt" /* HASH: cookie -> kturn_sock_counters (BPF) */
+#define KTURN_MAP_INFO	      "kturn_info"     /* ARRAY[1]: kturn_info, pinned last */
+#define KTURN_PIN_DIR_DEFAULT "/sys/fs/bpf/kturn"
+
+/*
+ * Per-socket link, written only by userspace before the socket enters the
+ * sockhash, deleted after it left: what the verdict does with bytes that
+ * arrive on this socket.
+ */
+struct kturn_sock_link {
+	__u64 partner_cookie; /* redirect received bytes to this socket's egress */
+	__u32 alloc_id;	      /* owning TURN allocation (for kturnctl) */
+	__u32 pair_id;	      /* RFC 6062 CONNECTION-ID of the pair */
+	__u32 flags;	      /* KTURN_LINK_F_* */
+	__u32 _pad;
+};
+
+/* This socket is the pair's side B (the peer side); clear: side A (client). */
+#define KTURN_LINK_F_SIDE_B (1u << 0)
+
+/*
+ * Per-socket counters, written only by the verdict (atomic adds); userspace
+ * creates the zeroed entry before the socket enters the sockhash and deletes
+ * it after it left. Every field counts bytes *received on this socket*: the
+ * other direction of the pair is the partner's entry.
+ */
+struct kturn_sock_counters {
+	__u64 fwd_bytes;     /* payload redirected to the partner's egress */
+	__u64 fwd_packets;   /* skbs redirected */
+	__u64 pass_bytes;    /* payload left on this socket for userspace (parked) */
+	__u64 pass_packets;  /* skbs left on this socket, zero-length (FIN) ones included */
+	__u64 redirect_fail; /* redirects refused (partner not in the sockhash) */
+};
+
+/*
+ * Once a redirect from a socket has failed, its bytes are parked on it, and
+ * the verdict parks every later byte too (redirect_fail != 0 is sticky): a
+ * later redirect would overtake the parked bytes and reorder the stream.
+ * Userspace must relay that socket's bytes itself from then on.
+ */
+
+/*
+ * Contents of the single entry of KTURN_MAP_INFO. abi_version stays the first
+ * field in every version, so any loader can read it from any pinned info map.
+ */
+struct kturn_info {
+	__u32 abi_version; /* KTURN_BPF_ABI_VERSION of the instance that pinned */
+	__u32 owner_pid;   /* process that pinned the maps */
+	__u64 owner_start; /* its start time (/proc/PID/stat field 22), vs pid reuse */
+	__u32 max_socks;   /* max_entries of the per-socket maps */
+	__u32 _pad;
+};
+
+_Static_assert(sizeof(struct kturn_sock_link) == 24, "kturn_sock_link layout");
+_Static_assert(sizeof(struct kturn_sock_counters) == 40, "kturn_sock_counters layout");
+_Static_assert(sizeof(struct kturn_info) == 24, "kturn_info layout");
+_Static_assert(sizeof(KTURN_MAP_SOCKHASH) <= 16 && sizeof(KTURN_MAP_LINK) <= 16 &&
+		       sizeof(KTURN_MAP_SOCK_CNT) <= 16 && sizeof(KTURN_MAP_INFO) <= 16,
+	       "BPF object names hold at most 15 characters");
+
+#endif /* KTURN_BPF_ABI_H */

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT
+/* kturnd: parse the configuration, open the log, run the server loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "kturn/conf.h"
+#include "kturn/log.h"
+#include "kturn/loop.h"
+#include "kturn/net.h"
+#include "kturn/server.h"
+#include "kturn/stun.h"
+
+#define SOFTWARE "kturn/" KTURN_VERSION
+
+struct daemon {
+	struct loop *loop;
+	struct server *server;
+	struct loop_watch sig;
+	int sigfd;
+};
+
+static void on_signal(struct loop_watch *w, uint32_t events)
+{
+	struct daemon *d = w->arg;
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			klog_info("SIGHUP: reopening log");
+			log__reopen();
+			continue;
+		}
+		klog_info("%s: shutting down", strsignal((int)si.ssi_signo));
+		loop__stop(d->loop);
+	}
+}
+
+static int signals_setup(struct daemon *d)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sigfd < 0)
+		return -errno;
+	loop_watch__init(&d->sig, d->sigfd, on_signal, d);
+	return loop__add(d->loop, &d->sig, EPOLLIN);
+}
+
+/* Listening addresses from the configuration; both wildcards when none is set. */
+static int listen_addrs(const struct kturn_conf *c, struct sockaddr_storage **out, size_t *n)
+{
+	static const char *const any[] = { "0.0.0.0", "::" };
+	size_t count = c->listening_ips.n ? c->listening_ips.n : 2;
+	struct sockaddr_storage *a = calloc(count, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		const char *ip = c->listening_ips.n ? c->listening_ips.v[i] : any[i];
+
+		if (net_addr_parse(ip, c->listening_port, &a[i]) < 0) {
+			klog_err("listening-ip '%s' is not an IP address", ip);
+			free(a);
+			return -EINVAL;
+		}
+	}
+	*out = a;
+	*n = count;
+	return 0;
+}
+
+static int pidfile_write(const char *path)
+{
+	char buf[32];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, (size_t)len) != len) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return close(fd) < 0 ? -errno : 0;
+}
+
+/*
+ * Options the configuration parser stores but this build does not act on
+ * yet (the TURN relay, auth, TLS, metrics arrive in later versions): say so
+ * once at start, so no operator believes a limit or a filter is enforced.
+ * Remove a line here in the commit that implements the option.
+ */
+static void warn_inert_options(const struct kturn_conf *c)
+{
+	const struct {
+		bool set;
+		const char *name;
+	} inert[] = {
+		{ c->relay_ips.n, "relay-ip" },
+		{ c->external_ips.n, "external-ip" },
+		{ c->allowed_peer_ips.n, "allowed-peer-ip" },
+		{ c->denied_peer_ips.n, "denied-peer-ip" },
+		{ c->user_quota, "user-quota" },
+		{ c->total_quota, "total-quota" },
+		{ c->max_bps, "max-bps" },
+		{ c->static_auth_secrets.n, "static-auth-secret" },
+		{ c->cert || c->pkey, "cert/pkey (TLS)" },
+		{ c->alternate_servers.n || c->tls_alternate_servers.n, "alternate-server" },
+		{ c->prometheus, "prometheus" },
+		{ c->syslog, "syslog" },
+		{ c->workers > 1, "kturn-workers" },
+	};
+
+	for (size_t i = 0; i < sizeof(inert) / sizeof(inert[0]); i++)
+		if (inert[i].set)
+			klog_warn("option '%s' is accepted but not implemented yet by kturnd %s; "
+				  "it has no effect",
+				  inert[i].name, KTURN_VERSION);
+}
+
+static void log_startup(const struct kturn_conf *c)
+{
+	warn_inert_options(c);
+	klog_info("kturnd %s starting (pid %d)", KTURN_VERSION, (int)getpid());
+	if (c->realm)
+		klog_info("realm %s", c->realm);
+	for (size_t i = 0; i < c->users.n; i++)
+		klog_info("user %s", c->users.v[i].name);
+}
+
+static int serve(const struct kturn_conf *c, struct daemon *d)
+{
+	struct sockaddr_storage *addrs = NULL;
+	struct server_opts so = {
+		.handler = { .software = c->software_attribute ? SOFTWARE : NULL,
+			     .fingerprint = c->fingerprint },
+		.udp = !c->no_udp,
+		.tcp = !c->no_tcp,
+		.max_msg = c->max_message_size,
+		.tcp_idle_ms = c->tcp_idle_timeout * 1000,
+		.tcp_tx_max = 256 * 1024,
+	};
+	int err = listen_addrs(c, &addrs, &so.n_listen);
+
+	if (err)
+		return err;
+	so.listen = addrs;
+	err = loop__new(&d->loop);
+	if (!err)
+		err = signals_setup(d);
+	if (!err)
+		err = server__new(&d->server, d->loop, &so);
+	if (!err && c->pidfile && (err = pidfile_write(c->pidfile)) < 0)
+		klog_err("cannot write pidfile %s: %s", c->pidfile, strerror(-err));
+	if (!err) {
+		klog_info("kturnd ready");
+		err = loop__run(d->loop);
+	}
+	server__free(d->server);
+	if (d->sigfd > 0)
+		close(d->sigfd);
+	loop__free(d->loop);
+	free(addrs);
+	if (c->pidfile)
+		unlink(c->pidfile);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct kturn_conf c;
+	struct daemon d = { .sigfd = -1 };
+	int err, lerr;
+
+	conf__defaults(&c);
+	err = conf__load(&c, argc, argv);
+	if (!err && c.show_help) {
+		conf__usage(stdout, argv[0]);
+		conf__free(&c);
+		return 0;
+	}
+	if (!err && c.show_version) {
+		printf("kturnd %s\n", KTURN_VERSION);
+		conf__free(&c);
+		return 0;
+	}
+	lerr = log__open(c.log_file, conf__log_level(&c));
+	if (lerr < 0) {
+		fprintf(stderr, "kturnd: cannot open log file %s: %s\n", c.log_file,
+			strerror(-lerr));
+		log__open(NULL, conf__log_level(&c));
+	}
+	conf__log_diags(&c);
+	if (err) {
+		/* Configuration errors always reach the terminal too. */
+		for (size_t i = 0; c.log_file && i < c.n_diags; i++)
+			if (c.diags[i].level == LOG_ERR)
+				fprintf(stderr, "kturnd: %s\n", c.diags[i].msg);
+		conf__free(&c);
+		return 2;
+	}
+	log_startup(&c);
+	err = serve(&c, &d);
+	if (err)
+		klog_err("kturnd: %s", strerror(-err));
+	else
+		klog_info("kturnd stopped");
+	conf__free(&c);
+	log__close();
+	return err ? 1 : 0;
+}

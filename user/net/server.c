@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Listeners of one worker: UDP sockets answered in batches of datagrams,
+ * TCP listeners that hand accepted sockets to tcp_client.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kturn/log.h"
+#include "kturn/net.h"
+#include "kturn/stun.h"
+#include "server_priv.h"
+
+#define UDP_BATCH 32
+#define UDP_MAX_DGRAM 65536
+#define ACCEPT_RETRY_MS 100
+#define ACCEPT_BACKLOG 1024
+
+struct udp_batch {
+	struct mmsghdr msgs[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage from[UDP_BATCH];
+	uint8_t data[UDP_BATCH][2048];
+};
+
+static void udp_one(struct listener *li, const uint8_t *p, size_t len,
+		    const struct sockaddr_storage *from)
+{
+	struct msg_src src = {
+		.transport = KT_TRANSPORT_UDP,
+		.client = (const struct sockaddr *)from,
+		.local = (const struct sockaddr *)&li->addr,
+	};
+	uint8_t out[HANDLER_REPLY_MAX];
+	ssize_t n;
+
+	if (!stun_msg__looks_like(p, len))
+		return; /* ChannelData and anything else: nothing bound yet */
+	n = handler__stun(&li->srv->opts.handler, &src, p, len, out, sizeof(out));
+	if (n > 0 && sendto(li->w.fd, out, (size_t)n, 0, (const struct sockaddr *)from,
+			    net_addr_len((const struct sockaddr *)from)) < 0)
+		klog_debug("udp sendto failed: %s", strerror(errno));
+}
+
+static void udp_io(struct loop_watch *w, uint32_t events)
+{
+	struct listener *li = w->arg;
+	struct udp_batch *b = li->srv->udp;
+	int n;
+
+	for (int i = 0; i < UDP_BATCH; i++) {
+		b->iov[i] = (struct iovec){ b->data[i], sizeof(b->data[i]) };
+		b->msgs[i].msg_hdr = (struct msghdr){
+			.msg_name = &b->from[i],
+			.msg_namelen = sizeof(b->from[i]),
+			.msg_iov = &b->iov[i],
+			.msg_iovlen = 1,
+		};
+	}
+	n = recvmmsg(w->fd, b->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++) {
+		if (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+			continue; /* larger than any message we accept */
+		udp_one(li, b->data[i], b->msgs[i].msg_len, &b->from[i]);
+	}
+}
+
+static void accept_resume(struct loop_timer *t)
+{
+	struct listener *li = t->arg;
+
+	if (loop__add(li->srv->loop, &li->w, EPOLLIN) < 0)
+		klog_err("cannot resume accepting: %s", strerror(errno));
+}
+
+/* Out of descriptors: stop accepting for a moment instead of spinning. */
+static void accept_pause(struct listener *li, int err)
+{
+	char addr[NET_ADDRSTRLEN];
+
+	net_addr_str((const struct sockaddr *)&li->addr, addr, sizeof(addr));
+	klog_warn("accept on %s failed: %s; pausing %d ms", addr, strerror(err),
+		  ACCEPT_RETRY_MS);
+	loop__del(li->srv->loop, &li->w);
+	loop__timer_arm(li->srv->loop, &li->retry, ACCEPT_RETRY_MS);
+}
+
+static void tcp_accept_io(struct loop_watch *w, uint32_t events)
+{
+	struct listener *li = w->arg;
+
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(w->fd, (struct sockaddr *)&peer, &plen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				accept_pause(li, errno);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				klog_warn("accept failed: %s", strerror(errno));
+			return;
+		}
+		if (tcp_client__start(li->srv, fd, &peer, &li->addr) < 0)
+			klog_warn("cannot track new TCP client: out of memory");
+	}
+}
+
+static int listener_open(struct server *s, struct listener *li,
+			 const struct sockaddr_storage *addr, int type)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)addr;
+	char name[NET_ADDRSTRLEN];
+	int fd;
+
+	li->srv = s;
+	li->addr = *addr;
+	li->type = type;
+	net_addr_str(sa, name, sizeof(name));
+	fd = type == SOCK_DGRAM ? net_udp_bind(sa, NET_REUSEPORT)
+				: net_tcp_listen(sa, ACCEPT_BACKLOG, NET_REUSEPORT);
+	if (fd < 0) {
+		klog_err("cannot listen on %s/%s: %s", name, type == SOCK_DGRAM ? "udp" : "tcp",
+			 strerror(-fd));
+		return fd;
+	}
+	loop_watch__init(&li->w, fd, type == SOCK_DGRAM ? udp_io : tcp_accept_io, li);
+	loop_timer__init(&li->retry, accept_resume, li);
+	klog_info("listening on %s/%s", name, type == SOCK_DGRAM ? "udp" : "tcp");
+	return loop__add(s->loop, &li->w, EPOLLIN);
+}
+
+static int open_listeners(struct server *s)
+{
+	const struct server_opts *o = &s->opts;
+	size_t per = (size_t)o->udp + (size_t)o->tcp;
+
+	s->listeners = calloc(o->n_listen * per, sizeof(*s->listeners));
+	if (!s->listeners)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_listen; i++) {
+		int err = 0;
+
+		if (o->udp)
+			err = listener_open(s, &s->listeners[s->n_listeners++], &o->listen[i],
+					    SOCK_DGRAM);
+		if (!err && o->tcp)
+			err = listener_open(s, &s->listeners[s->n_listeners++], &o->listen[i],
+					    SOCK_STREAM);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int server__new(struct server **out, struct loop *l, const struct server_opts *o)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	s->loop = l;
+	s->opts = *o;
+	s->udp = calloc(1, sizeof(*s->udp));
+	err = s->udp ? open_listeners(s) : -ENOMEM;
+	if (err) {
+		server__free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+void server__free(struct server *s)
+{
+	if (!s)
+		return;
+	while (s->clients)
+		tcp_client__close(s->clients, "server shutdown");
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		struct listener *li = &s->listeners[i];
+
+		if (li->w.cb) {
+			loop__del(s->loop, &li->w);
+			loop__timer_cancel(s->loop, &li->retry);
+			close(li->w.fd);
+		}
+	}
+	free(s->listeners);
+	free(s->udp);
+	free(s);
+}
+
+size_t server__tcp_conns(const struct server *s)
+{
+	return s->n_clients;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals shared by server.c (listeners, UDP) and tcp_client.c. */
+#ifndef KTURN_SERVER_PRIV_H
+#define KTURN_SERVER_PRIV_H
+
+#include <netinet/in.h>
+
+#include "kturn/buf.h"
+#include "kturn/loop.h"
+#include "kturn/server.h"
+
+struct listener {
+	struct loop_watch w;
+	struct loop_timer retry;	/* re-enables accept after EMFILE */
+	struct server *srv;
+	struct sockaddr_storage addr;
+	int type;			/* SOCK_DGRAM or SOCK_STREAM */
+};
+
+struct tcp_client {
+	struct loop_watch w;
+	struct loop_timer idle;
+	struct server *srv;
+	struct sockaddr_storage peer;
+	struct sockaddr_storage local;
+	struct buf rx;
+	struct buf tx;
+	bool has_allocation;		/* ChannelData is acceptable only then */
+	struct tcp_client *prev, *next;
+};
+
+struct server {
+	struct loop *loop;
+	struct server_opts opts;
+	struct listener *listeners;
+	size_t n_listeners;
+	struct tcp_client *clients;	/* doubly linked, for shutdown */
+	size_t n_clients;
+	struct udp_batch *udp;		/* receive buffers for recvmmsg */
+};
+
+/* Take ownership of an accepted, non-blocking socket. */
+int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *peer,
+		      const struct sockaddr_storage *local);
+void tcp_client__close(struct tcp_client *c, const char *why);
+
+#endif /* KTURN_SERVER_PRIV_H */

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A TCP client connection: frame the byte stream into STUN messages and
+ * ChannelData, hand messages to the handler, queue responses.
+ *
+ * Backpressure: while responses are queued (the client is not reading), the
+ * connection stops reading requests, so a client cannot make the server
+ * buffer without bound; the queue itself is bounded by tcp_tx_max.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kturn/log.h"
+#include "kturn/net.h"
+#include "kturn/stun.h"
+#include "server_priv.h"
+
+#define RX_CHUNK 4096
+#define RX_KEEP 4096		/* buffers above this are released when idle */
+#define READ_BUDGET (256 * 1024) /* bytes per wakeup, for fairness */
+
+static void client_io(struct loop_watch *w, uint32_t events);
+
+static void log_conn(const struct tcp_client *c, const char *event, const char *why)
+{
+	char peer[NET_ADDRSTRLEN];
+
+	net_addr_str((const struct sockaddr *)&c->peer, peer, sizeof(peer));
+	if (why)
+		klog_info("tcp %s client=%s reason=\"%s\"", event, peer, why);
+	else
+		klog_debug("tcp %s client=%s", event, peer);
+}
+
+void tcp_client__close(struct tcp_client *c, const char *why)
+{
+	struct server *s = c->srv;
+
+	log_conn(c, "close", why);
+	loop__del(s->loop, &c->w);
+	loop__timer_cancel(s->loop, &c->idle);
+	close(c->w.fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->n_clients--;
+	buf__free(&c->rx);
+	buf__free(&c->tx);
+	free(c);
+}
+
+static void idle_expired(struct loop_timer *t)
+{
+	tcp_client__close(t->arg, "idle timeout");
+}
+
+static void touch(struct tcp_client *c)
+{
+	if (c->srv->opts.tcp_idle_ms)
+		loop__timer_arm(c->srv->loop, &c->idle, c->srv->opts.tcp_idle_ms);
+}
+
+/* Interest follows the output queue: read only when nothing is queued. */
+static int update_interest(struct tcp_client *c)
+{
+	uint32_t ev = EPOLLRDHUP | (buf__len(&c->tx) ? EPOLLOUT : EPOLLIN);
+
+	return loop__mod(c->srv->loop, &c->w, ev);
+}
+
+static int flush_tx(struct tcp_client *c)
+{
+	while (buf__len(&c->tx)) {
+		ssize_t n = send(c->w.fd, buf__begin(&c->tx), buf__len(&c->tx), MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			return -errno;
+		}
+		buf__consume(&c->tx, (size_t)n);
+	}
+	buf__shrink(&c->tx, RX_KEEP);
+	return update_interest(c);
+}
+
+static int queue_reply(struct tcp_client *c, const uint8_t *p, size_t n)
+{
+	int err = buf__append(&c->tx, p, n, c->srv->opts.tcp_tx_max);
+
+	if (err)
+		return err;
+	return flush_tx(c);
+}
+
+/* One complete STUN frame: 0 to go on, <0 to close the connection. */
+static int on_stun(struct tcp_client *c, const uint8_t *p, size_t len)
+{
+	struct msg_src src = {
+		.transport = KT_TRANSPORT_TCP,
+		.client = (const struct sockaddr *)&c->peer,
+		.local = (const struct sockaddr *)&c->local,
+	};
+	uint8_t out[HANDLER_REPLY_MAX];
+	ssize_t n = handler__stun(&c->srv->opts.handler, &src, p, len, out, sizeof(out));
+
+	if (n < 0)
+		return (int)n;
+	return n ? queue_reply(c, out, (size_t)n) : 0;
+}
+
+/* Consume every complete frame in rx. Returns 0, or <0 to close. */
+static int process_rx(struct tcp_client *c, const char **why)
+{
+	for (;;) {
+		struct stun_frame f;
+		enum stun_frame_status st = stun_frame__next(buf__begin(&c->rx), buf__len(&c->rx),
+							     c->srv->opts.max_msg, &f);
+		int err = 0;
+
+		if (st == STUN_FRAME_INVALID) {
+			*why = "not STUN or ChannelData";
+			return -EBADMSG;
+		}
+		/*
+		 * ChannelData needs an allocation on this connection; without one
+		 * it is junk that happens to look like a channel header (an HTTP
+		 * "GET " does): close instead of waiting for its "length".
+		 */
+		if (buf__len(&c->rx) && (buf__begin(&c->rx)[0] & 0xC0) == 0x40 &&
+		    !c->has_allocation) {
+			*why = "ChannelData without an allocation";
+			return -EBADMSG;
+		}
+		if (st == STUN_FRAME_NEED)
+			return buf__reserve(&c->rx, f.need - buf__len(&c->rx), c->srv->opts.max_msg);
+		if (f.kind == STUN_FRAME_STUN)
+			err = on_stun(c, buf__begin(&c->rx), f.len);
+		else
+			log_conn(c, "channeldata-drop", NULL); /* no channel bound */
+		buf__consume(&c->rx, f.len);
+		if (err) {
+			*why = err == -EBADMSG ? "malformed STUN message" : "output queue full";
+			return err;
+		}
+		if (buf__len(&c->tx))
+			return 0; /* backpressure: stop until the client reads */
+	}
+}
+
+/* Returns 0 to keep the connection, <0 to close it (why set). */
+static int read_some(struct tcp_client *c, const char **why)
+{
+	size_t budget = READ_BUDGET;
+
+	while (budget && !buf__len(&c->tx)) {
+		ssize_t n;
+		int err = buf__reserve(&c->rx, RX_CHUNK, c->srv->opts.max_msg + RX_CHUNK);
+
+		if (err) {
+			*why = "out of memory";
+			return err;
+		}
+		n = recv(c->w.fd, c->rx.data + c->rx.tail, buf__room(&c->rx), 0);
+		if (n == 0) {
+			*why = NULL;
+			return -ECONNRESET;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			*why = strerror(errno);
+			return -errno;
+		}
+		c->rx.tail += (size_t)n;
+		budget -= (size_t)n < budget ? (size_t)n : budget;
+		err = process_rx(c, why);
+		if (err)
+			return err;
+	}
+	buf__shrink(&c->rx, RX_KEEP);
+	return 0;
+}
+
+static void client_io(struct loop_watch *w, uint32_t events)
+{
+	struct tcp_client *c = w->arg;
+	const char *why = NULL;
+	int err = 0;
+
+	touch(c);
+	if (events & EPOLLOUT) {
+		err = flush_tx(c);
+		if (err)
+			why = strerror(-err);
+		else if (!buf__len(&c->tx))
+			err = process_rx(c, &why); /* frames left behind by backpressure */
+	}
+	if (!err && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+		err = read_some(c, &why);
+	if (err)
+		tcp_client__close(c, why);
+}
+
+int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *peer,
+		      const struct sockaddr_storage *local)
+{
+	struct tcp_client *c = calloc(1, sizeof(*c));
+	int one = 1, err;
+
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->srv = s;
+	c->peer = *peer;
+	c->local = *local;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	loop_watch__init(&c->w, fd, client_io, c);
+	loop_timer__init(&c->idle, idle_expired, c);
+	err = loop__add(s->loop, &c->w, EPOLLIN | EPOLLRDHUP);
+	if (err) {
+		close(fd);
+		free(c);
+		return err;
+	}
+	c->next = s->clients;
+	if (c->next)
+		c->next->prev = c;
+	s->clients = c;
+	s->n_clients++;
+	touch(c);
+	log_conn(c, "open", NULL);
+	return 0;
+}
