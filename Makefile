@@ -120,6 +120,7 @@ fuzz: deps $(FUZZ_BINS)
 
 RUN_PORT ?= 3478
 run: deps all
+	@echo "kturnd on 127.0.0.1:$(RUN_PORT) (UDP+TCP), realm kturn.demo, user demo / demo-password"
 	$(Q)exec $(BUILD)/bin/kturnd --listening-ip 127.0.0.1 --listening-port $(RUN_PORT) \
 		--realm kturn.demo --user demo:demo-password --verbose
 
