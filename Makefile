@@ -105,7 +105,7 @@ FUZZ_FLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(BUILD)/gen \
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard include/kturn/*.h)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_FLAGS) $< $(FUZZ_LIB_SRCS) -lssl -lcrypto -lidn -o $@
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $< $(FUZZ_LIB_SRCS) -lssl -lcrypto -lidn -lz -o $@
 
 # --- top-level targets --------------------------------------------------------------
 all: $(BPF_OBJS) $(SKELS) $(BINS) $(UNIT_BINS)

@@ -20,20 +20,20 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                            \
-	do {                                                                                   \
-		if (!(cond))                                                                   \
-			abort();                                                               \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			abort();                                                                   \
 	} while (0)
 
-static const size_t max_lens[] = { 0, 4, 19, 20, 64, 100, 256, 1500, 4096, STUN_MAX_MSG_LEN };
+static const size_t max_lens[] = {0, 4, 19, 20, 64, 100, 256, 1500, 4096, STUN_MAX_MSG_LEN};
 
 struct result {
-	size_t n;		/* frames */
-	size_t *len;		/* n entries */
+	size_t n;    /* frames */
+	size_t *len; /* n entries */
 	enum stun_frame_kind *kind;
 	enum stun_frame_status last;
-	size_t need;		/* with last == NEED */
+	size_t need; /* with last == NEED */
 	size_t consumed;
 };
 

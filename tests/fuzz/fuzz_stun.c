@@ -9,6 +9,7 @@
  * attribute by attribute with the builder and must decode to the same
  * visible attributes (decode(encode(x)) == x). Any mismatch abort()s.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,15 +22,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                            \
-	do {                                                                                   \
-		if (!(cond))                                                                   \
-			abort();                                                               \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			abort();                                                                   \
 	} while (0)
 
 static const uint8_t fuzz_key[] = "VOkJxbRl1RmTxUk/WvJxBt";
-static const uint8_t fuzz_tid[STUN_TID_LEN] = { 0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34,
-						0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae };
+static const uint8_t fuzz_tid[STUN_TID_LEN] = {0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34,
+					       0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae};
 
 /* A one-attribute message built by `b`, parsed; its single attribute in *a. */
 static struct {
@@ -226,6 +227,58 @@ static void list_roundtrip(const struct stun_attr *a)
 	}
 }
 
+static bool is_integrity(uint16_t type)
+{
+	return type == STUN_ATTR_MESSAGE_INTEGRITY || type == STUN_ATTR_MESSAGE_INTEGRITY_SHA256 ||
+	       type == STUN_ATTR_FINGERPRINT;
+}
+
+/* Sign the visible attributes afresh: the builder's MACs and CRC must verify. */
+static void resign(const struct stun_msg *m)
+{
+	size_t cap = m->len + 24 + 36 + 8;
+	uint8_t *buf = malloc(cap);
+	struct stun_attr_iter it;
+	struct stun_builder b;
+	struct stun_attr a;
+	struct stun_msg m2;
+	ssize_t n;
+
+	CHECK(buf);
+	stun_build__init(&b, buf, cap, m->method, m->cls, m->tid);
+	stun_attr_iter__init(&it, m);
+	while (stun_attr_iter__next(&it, &a))
+		if (!is_integrity(a.type))
+			stun_build__attr(&b, a.type, a.val, a.len);
+	stun_build__integrity(&b, fuzz_key, sizeof(fuzz_key) - 1);
+	stun_build__integrity_sha256(&b, fuzz_key, sizeof(fuzz_key) - 1);
+	stun_build__fingerprint(&b);
+	n = stun_build__finish(&b);
+	CHECK(n > 0);
+	CHECK(stun_msg__parse(&m2, buf, (size_t)n) == 0);
+	CHECK(stun_msg__check_integrity(&m2, fuzz_key, sizeof(fuzz_key) - 1) == 0);
+	CHECK(stun_msg__check_integrity_sha256(&m2, fuzz_key, sizeof(fuzz_key) - 1) == 0);
+	CHECK(stun_msg__check_fingerprint(&m2) == 0);
+	free(buf);
+}
+
+/* Text attributes double as credentials: SASLprep and the key derivations on fuzzed UTF-8. */
+static void credentials(const struct stun_attr *a)
+{
+	uint8_t key[32], hash[32];
+	const char *s;
+	size_t len;
+	int rc;
+
+	if (stun_attr__string(a, &s, &len))
+		return;
+	stun_userhash(s, len, "realm", 5, hash);
+	rc = stun_lt_key(STUN_PWALG_MD5, "user", 4, "realm", 5, s, len, key);
+	CHECK(rc == 16 || rc == -EINVAL);
+	rc = stun_lt_key(STUN_PWALG_SHA256, s, len, s, len, s, len, key);
+	CHECK(rc == 32 || rc == -EINVAL);
+}
+
 /* Every getter on every attribute, whatever its type; accepted values go round again. */
 static void poke(const struct stun_msg *m, const struct stun_attr *a)
 {
@@ -240,6 +293,7 @@ static void poke(const struct stun_msg *m, const struct stun_attr *a)
 	string_roundtrip(a);
 	small_roundtrip(a);
 	list_roundtrip(a);
+	credentials(a);
 }
 
 static bool known(uint16_t type)
@@ -308,11 +362,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		poke(&m, &a);
 		CHECK(stun_msg__find(&m, a.type, &first));
 	}
-	CHECK(stun_msg__unknown_required(&m, known, unknown, STUN_MAX_UNKNOWN) <=
-	      STUN_MAX_UNKNOWN);
+	CHECK(stun_msg__unknown_required(&m, known, unknown, STUN_MAX_UNKNOWN) <= STUN_MAX_UNKNOWN);
 	stun_msg__check_integrity(&m, fuzz_key, sizeof(fuzz_key) - 1);
 	stun_msg__check_integrity_sha256(&m, fuzz_key, sizeof(fuzz_key) - 1);
 	stun_msg__check_fingerprint(&m);
 	reencode(&m);
+	resign(&m);
 	return 0;
 }

@@ -2,8 +2,8 @@
 /*
  * Typed attribute getters. Each checks the value length exactly and the
  * fields the RFCs constrain; reserved bits that RFC 8489/8656 tell receivers
- * to ignore are ignored, except the first byte of an address attribute,
- * which must be zero.
+ * to ignore are ignored, the first byte of address attributes included
+ * (RFC 8489 §14.1: senders set it to zero, receivers ignore it).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -91,7 +91,7 @@ static int get_addr(const struct stun_attr *a, const uint8_t mask[18], struct so
 	const uint8_t *v = a->val;
 	uint16_t port;
 
-	if (a->len < 4 || v[0] != 0)
+	if (a->len < 4)
 		return -EBADMSG;
 	if (!((v[1] == STUN_FAMILY_IPV4 && a->len == 8) ||
 	      (v[1] == STUN_FAMILY_IPV6 && a->len == 20)))
