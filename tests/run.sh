@@ -52,17 +52,18 @@ run_fuzz() {
 		name=$(basename "$t")
 		corpus=tests/fuzz/corpus/$name
 		work="$logdir/corpus-$name"
-		mkdir -p "$work"
+		mkdir -p "$work" "$BUILD/fuzz-artifacts"
 		[ -d "$corpus" ] && cp -r "$corpus/." "$work/"
 		dict=()
 		[ -f tests/fuzz/stun.dict ] && dict=(-dict=tests/fuzz/stun.dict)
 		echo "== fuzz $name (${FUZZ_SECONDS}s)"
 		if "$t" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "${dict[@]}" \
-			-artifact_prefix="$logdir/" "$work" >"$logdir/$name.log" 2>&1; then
+			-artifact_prefix="$BUILD/fuzz-artifacts/$name-" "$work" >"$logdir/$name.log" 2>&1; then
 			grep -E 'stat::number_of_executed_units' "$logdir/$name.log" | sed 's/^/   /'
 			count "$name" pass
 		else
 			tail -n 40 "$logdir/$name.log"
+			echo "   crash input kept in $BUILD/fuzz-artifacts/ (add it to the corpus once fixed)"
 			count "$name" fail
 		fi
 	done

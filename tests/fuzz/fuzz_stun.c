@@ -74,7 +74,9 @@ static void addr_roundtrip(const struct stun_attr *a)
 	if (stun_attr__xaddr(a, fuzz_tid, &in) == 0) {
 		stun_build__xaddr(start(), a->type, (struct sockaddr *)&in);
 		reparse(a->type, &r);
-		CHECK(r.len == a->len && memcmp(r.val, a->val, a->len) == 0);
+		/* Byte 0 is ignored on input and always written as zero. */
+		CHECK(r.len == a->len && r.val[0] == 0 &&
+		      memcmp(r.val + 1, a->val + 1, a->len - 1u) == 0);
 		CHECK(stun_attr__xaddr(&r, fuzz_tid, &out) == 0);
 		CHECK(memcmp(&in, &out, sa_len(&in)) == 0);
 	}
