@@ -116,13 +116,13 @@ deps:
 build-fuzz: $(FUZZ_BINS)
 
 fuzz: deps $(FUZZ_BINS)
-	$(Q)tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS)
+	$(Q)BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz
 
 RUN_PORT ?= 3478
 run: deps all
 	@echo "kturnd on 127.0.0.1:$(RUN_PORT) (UDP+TCP), realm kturn.demo, user demo / demo-password"
 	$(Q)exec $(BUILD)/bin/kturnd --listening-ip 127.0.0.1 --listening-port $(RUN_PORT) \
-		--realm kturn.demo --user demo:demo-password --verbose
+		--realm kturn.demo --lt-cred-mech --user demo:demo-password --verbose
 
 test: deps all $(FUZZ_BINS)
 	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) tests/run.sh
