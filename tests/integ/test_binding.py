@@ -6,10 +6,12 @@ independent tests/lib/stunpy.py and compared with exact values.
 """
 
 import ipaddress
+import json
 import os
 import signal
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
@@ -375,3 +377,36 @@ def test_binding_across_netns(topology, kturnd_factory, clients, transport):
     assert c.addr[0] == link["a4"]
     m = c.binding(fingerprint=True)
     assert m.xor_mapped() == (link["a4"], c.addr[1])
+
+
+# --- TCP idle timeout -------------------------------------------------------------
+
+
+def test_tcp_idle_timeout_closes_only_silent_clients(kturnd_factory, clients):
+    k = kturnd_factory(extra=["--kturn-tcp-idle-timeout", "1"])
+    silent = clients("tcp", (LO4, k.port))
+    talker = clients("tcp", (LO4, k.port))
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:  # a Binding every 0.4 s keeps talker alive
+        talker.binding()
+        time.sleep(0.4)
+    assert sockio.wait_closed(silent.sock, timeout=0.5) in ("eof", "reset")
+    talker.binding()
+    assert "idle timeout" in k.log()
+
+
+# --- kturn-bench against kturnd (a smoke run; timings are never asserted) --------
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_kturn_bench_binding_verifies_every_response(kturnd, transport):
+    bench = os.path.join(os.path.dirname(K.binary()), "kturn-bench")
+    r = subprocess.run([bench, "binding", "-s", LO4, "-p", str(kturnd.port), "-T", transport,
+                        "-c", "4", "-n", "2000", "-q", "--json"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["mode"] == "binding" and res["transport"] == transport
+    assert res["bad"] == 0 and res["lost"] == 0
+    assert res["ok"] >= 2000
+    assert 0 < res["p50_us"] <= res["p90_us"] <= res["p99_us"]
