@@ -25,18 +25,18 @@ uint64_t bench_now_ns(void);
 struct bench_binding_opts {
 	struct sockaddr_storage server;
 	bool tcp;
-	unsigned concurrency;	/* sockets, each with one request in flight */
-	uint64_t count;		/* stop after this many responses (0: use seconds) */
-	double seconds;		/* stop after this long */
-	unsigned timeout_ms;	/* UDP: a request unanswered this long is lost */
-	bool progress;		/* a line per second on stderr */
+	unsigned concurrency; /* sockets, each with one request in flight */
+	uint64_t count;	      /* stop after this many responses (0: use seconds) */
+	double seconds;	      /* stop after this long */
+	unsigned timeout_ms;  /* UDP: a request unanswered this long is lost */
+	bool progress;	      /* a line per second on stderr */
 };
 
 struct bench_binding_result {
 	uint64_t sent;
-	uint64_t ok;		/* answered and verified */
-	uint64_t bad;		/* answered wrongly (class, tid, mapped address) */
-	uint64_t lost;		/* UDP timeouts */
+	uint64_t ok;   /* answered and verified */
+	uint64_t bad;  /* answered wrongly (class, tid, mapped address) */
+	uint64_t lost; /* UDP timeouts */
 	double elapsed_s;
 	struct bench_lat lat;
 };

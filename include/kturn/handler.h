@@ -22,15 +22,15 @@ enum kt_transport {
 const char *kt_transport_name(enum kt_transport t);
 
 struct handler_opts {
-	const char *software;	/* SOFTWARE attribute value; NULL omits it */
-	bool fingerprint;	/* FINGERPRINT on every response, not only when asked */
+	const char *software; /* SOFTWARE attribute value; NULL omits it */
+	bool fingerprint;     /* FINGERPRINT on every response, not only when asked */
 };
 
 /* Where a message came from. */
 struct msg_src {
 	enum kt_transport transport;
-	const struct sockaddr *client;	/* remote address (sockaddr_in/in6) */
-	const struct sockaddr *local;	/* local address it arrived on */
+	const struct sockaddr *client; /* remote address (sockaddr_in/in6) */
+	const struct sockaddr *local;  /* local address it arrived on */
 };
 
 /* Response buffer large enough for any response the handler builds. */
@@ -42,8 +42,8 @@ struct msg_src {
  * (indications, responses, malformed datagrams), or -EBADMSG when the bytes
  * are not a valid STUN message (a stream transport closes the connection).
  */
-ssize_t handler__stun(const struct handler_opts *o, const struct msg_src *src,
-		      const uint8_t *buf, size_t len, uint8_t *out, size_t cap);
+ssize_t handler__stun(const struct handler_opts *o, const struct msg_src *src, const uint8_t *buf,
+		      size_t len, uint8_t *out, size_t cap);
 
 /* True for attribute types this server understands (for 420 decisions). */
 bool handler__known_attr(uint16_t type);

@@ -26,14 +26,13 @@ enum log_level log__level(void);
 /* Reopen the file (after rotation); no-op for stderr. */
 int log__reopen(void);
 
-void log__write(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log__write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log__vwrite(enum log_level level, const char *fmt, va_list ap);
 
-#define klog_err(...) log__write(LOG_ERR, __VA_ARGS__)
+#define klog_err(...)  log__write(LOG_ERR, __VA_ARGS__)
 #define klog_warn(...) log__write(LOG_WARN, __VA_ARGS__)
 #define klog_info(...) log__write(LOG_INFO, __VA_ARGS__)
-#define klog_debug(...)                                                                             \
+#define klog_debug(...)                                                                            \
 	do {                                                                                       \
 		if (log__level() >= LOG_DEBUG)                                                     \
 			log__write(LOG_DEBUG, __VA_ARGS__);                                        \

@@ -19,23 +19,23 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#define STUN_MAGIC_COOKIE 0x2112A442u
+#define STUN_MAGIC_COOKIE    0x2112A442u
 #define STUN_FINGERPRINT_XOR 0x5354554eu
-#define STUN_HEADER_LEN 20
-#define STUN_TID_LEN 12
-#define STUN_ATTR_HDR_LEN 4
-#define STUN_MAX_MSG_LEN (STUN_HEADER_LEN + 0xFFFC) /* 16-bit length, 4-aligned */
-#define STUN_HMAC_SHA1_LEN 20
+#define STUN_HEADER_LEN	     20
+#define STUN_TID_LEN	     12
+#define STUN_ATTR_HDR_LEN    4
+#define STUN_MAX_MSG_LEN     (STUN_HEADER_LEN + 0xFFFC) /* 16-bit length, 4-aligned */
+#define STUN_HMAC_SHA1_LEN   20
 #define STUN_HMAC_SHA256_LEN 32
 #define STUN_FINGERPRINT_LEN 4
-#define STUN_MAX_UNKNOWN 16 /* UNKNOWN-ATTRIBUTES entries we report */
+#define STUN_MAX_UNKNOWN     16 /* UNKNOWN-ATTRIBUTES entries we report */
 
 /* Limits from RFC 8489 §14 (bytes of UTF-8, not characters). */
 #define STUN_MAX_USERNAME 513
-#define STUN_MAX_REALM 763
-#define STUN_MAX_NONCE 763
+#define STUN_MAX_REALM	  763
+#define STUN_MAX_NONCE	  763
 #define STUN_MAX_SOFTWARE 763
-#define STUN_MAX_REASON 763
+#define STUN_MAX_REASON	  763
 
 enum stun_class {
 	STUN_REQUEST = 0,
@@ -52,8 +52,8 @@ enum stun_method {
 	TURN_DATA = 0x007,
 	TURN_CREATE_PERMISSION = 0x008,
 	TURN_CHANNEL_BIND = 0x009,
-	TURN_CONNECT = 0x00a,		/* RFC 6062 */
-	TURN_CONNECTION_BIND = 0x00b,	/* RFC 6062 */
+	TURN_CONNECT = 0x00a,		 /* RFC 6062 */
+	TURN_CONNECTION_BIND = 0x00b,	 /* RFC 6062 */
 	TURN_CONNECTION_ATTEMPT = 0x00c, /* RFC 6062 */
 };
 
@@ -124,15 +124,13 @@ enum stun_pwalg {
 
 static inline uint16_t stun_type(uint16_t method, enum stun_class cls)
 {
-	return (uint16_t)((method & 0x000F) | ((method & 0x0070) << 1) |
-			  ((method & 0x0F80) << 2) | ((cls & 1) << 4) |
-			  ((cls & 2) << 7));
+	return (uint16_t)((method & 0x000F) | ((method & 0x0070) << 1) | ((method & 0x0F80) << 2) |
+			  ((cls & 1) << 4) | ((cls & 2) << 7));
 }
 
 static inline uint16_t stun_type_method(uint16_t type)
 {
-	return (uint16_t)((type & 0x000F) | ((type & 0x00E0) >> 1) |
-			  ((type & 0x3E00) >> 2));
+	return (uint16_t)((type & 0x000F) | ((type & 0x00E0) >> 1) | ((type & 0x3E00) >> 2));
 }
 
 static inline enum stun_class stun_type_class(uint16_t type)
@@ -162,17 +160,17 @@ struct stun_msg {
 	uint16_t type;
 	uint16_t method;
 	enum stun_class cls;
-	const uint8_t *tid;	/* STUN_TID_LEN bytes inside buf */
+	const uint8_t *tid; /* STUN_TID_LEN bytes inside buf */
 	/* 32-bit: a message may be 20 + 0xFFFC bytes, past what 16 bits can address. */
-	uint32_t mi_off;	/* MESSAGE-INTEGRITY attribute header */
-	uint32_t mi256_off;	/* MESSAGE-INTEGRITY-SHA256 attribute header */
-	uint32_t fp_off;	/* FINGERPRINT attribute header */
-	uint32_t visible_end;	/* end of the attributes the view exposes */
+	uint32_t mi_off;      /* MESSAGE-INTEGRITY attribute header */
+	uint32_t mi256_off;   /* MESSAGE-INTEGRITY-SHA256 attribute header */
+	uint32_t fp_off;      /* FINGERPRINT attribute header */
+	uint32_t visible_end; /* end of the attributes the view exposes */
 };
 
 struct stun_attr {
 	uint16_t type;
-	uint16_t len;		/* value length, without padding */
+	uint16_t len; /* value length, without padding */
 	const uint8_t *val;
 };
 
@@ -261,8 +259,7 @@ int stun_attr__string(const struct stun_attr *a, const char **s, size_t *len);
  * (multiple of 4) by the sender.
  */
 int stun_msg__check_integrity(const struct stun_msg *m, const uint8_t *key, size_t key_len);
-int stun_msg__check_integrity_sha256(const struct stun_msg *m, const uint8_t *key,
-				     size_t key_len);
+int stun_msg__check_integrity_sha256(const struct stun_msg *m, const uint8_t *key, size_t key_len);
 /* Returns 0 on match, -ENOENT if absent, -EBADMSG on mismatch. */
 int stun_msg__check_fingerprint(const struct stun_msg *m);
 
@@ -288,8 +285,8 @@ void stun_userhash(const char *user, size_t user_len, const char *realm, size_t 
 struct stun_builder {
 	uint8_t *buf;
 	size_t cap;
-	size_t len;	/* bytes written so far, header included */
-	int err;	/* first error, sticky; 0 while all is well */
+	size_t len; /* bytes written so far, header included */
+	int err;    /* first error, sticky; 0 while all is well */
 };
 
 /* Start a message; tid may be NULL for a fresh random transaction id. */
@@ -334,8 +331,8 @@ int stun_random_tid(uint8_t tid[STUN_TID_LEN]);
 /* ---------------------------------------------------------------------- */
 /* ChannelData (RFC 8656 §12.4)                                             */
 
-#define STUN_CHANNEL_MIN 0x4000
-#define STUN_CHANNEL_MAX 0x4FFF
+#define STUN_CHANNEL_MIN     0x4000
+#define STUN_CHANNEL_MAX     0x4FFF
 #define STUN_CHANNEL_HDR_LEN 4
 
 static inline bool stun_channel_valid(uint16_t ch)
@@ -363,15 +360,15 @@ enum stun_frame_kind {
 };
 
 enum stun_frame_status {
-	STUN_FRAME_OK = 0,	/* f->len bytes form one frame */
-	STUN_FRAME_NEED = 1,	/* f->need: total bytes needed to decide/complete */
+	STUN_FRAME_OK = 0,	 /* f->len bytes form one frame */
+	STUN_FRAME_NEED = 1,	 /* f->need: total bytes needed to decide/complete */
 	STUN_FRAME_INVALID = -1, /* not STUN/ChannelData: close the connection */
 };
 
 struct stun_frame {
 	enum stun_frame_kind kind;
-	size_t len;	/* bytes to consume, including ChannelData padding */
-	size_t need;	/* with STUN_FRAME_NEED: total bytes required */
+	size_t len;  /* bytes to consume, including ChannelData padding */
+	size_t need; /* with STUN_FRAME_NEED: total bytes required */
 };
 
 /*

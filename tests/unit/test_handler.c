@@ -13,7 +13,7 @@
 #include "kturn/net.h"
 #include "kturn/stun.h"
 
-static const uint8_t TID[STUN_TID_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+static const uint8_t TID[STUN_TID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 
 struct fixture {
 	struct handler_opts opts;
@@ -31,8 +31,8 @@ static int setup(void **state)
 	f.opts.software = "kturn/test";
 	net_addr_parse("192.0.2.7", 40000, &f.client);
 	net_addr_parse("198.51.100.1", 3478, &f.local);
-	f.src = (struct msg_src){ KT_TRANSPORT_UDP, (struct sockaddr *)&f.client,
-				  (struct sockaddr *)&f.local };
+	f.src = (struct msg_src){KT_TRANSPORT_UDP, (struct sockaddr *)&f.client,
+				 (struct sockaddr *)&f.local};
 	*state = &f;
 	return 0;
 }
@@ -67,13 +67,56 @@ static void binding_success_exact_bytes(void **state)
 	uint8_t req[64];
 	size_t len = request(req, sizeof(req), STUN_BINDING, STUN_REQUEST, 0, false);
 	static const uint8_t expect[] = {
-		0x01, 0x01, 0x00, 0x1c, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-		11, 12,
+		0x01,
+		0x01,
+		0x00,
+		0x1c,
+		0x21,
+		0x12,
+		0xa4,
+		0x42,
+		1,
+		2,
+		3,
+		4,
+		5,
+		6,
+		7,
+		8,
+		9,
+		10,
+		11,
+		12,
 		/* XOR-MAPPED-ADDRESS 192.0.2.7:40000 */
-		0x00, 0x20, 0x00, 0x08, 0x00, 0x01, (40000 >> 8) ^ 0x21, (40000 & 0xff) ^ 0x12,
-		192 ^ 0x21, 0 ^ 0x12, 2 ^ 0xa4, 7 ^ 0x42,
+		0x00,
+		0x20,
+		0x00,
+		0x08,
+		0x00,
+		0x01,
+		(40000 >> 8) ^ 0x21,
+		(40000 & 0xff) ^ 0x12,
+		192 ^ 0x21,
+		0 ^ 0x12,
+		2 ^ 0xa4,
+		7 ^ 0x42,
 		/* SOFTWARE "kturn/test" + 2 bytes padding */
-		0x80, 0x22, 0x00, 0x0a, 'k', 't', 'u', 'r', 'n', '/', 't', 'e', 's', 't', 0, 0,
+		0x80,
+		0x22,
+		0x00,
+		0x0a,
+		'k',
+		't',
+		'u',
+		'r',
+		'n',
+		'/',
+		't',
+		'e',
+		's',
+		't',
+		0,
+		0,
 	};
 
 	assert_int_equal(handle(f, req, len), sizeof(expect));

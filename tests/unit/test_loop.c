@@ -37,13 +37,13 @@ static void on_tick(struct loop_timer *t)
 
 static void timers_fire_in_deadline_order(void **state)
 {
-	struct order o = { .stop_after = 4 };
-	static const uint64_t after[5] = { 30, 10, 20, 5, 40 };
+	struct order o = {.stop_after = 4};
+	static const uint64_t after[5] = {30, 10, 20, 5, 40};
 	struct tick k[5];
 
 	assert_int_equal(loop__new(&o.l), 0);
 	for (int i = 0; i < 5; i++) {
-		k[i] = (struct tick){ .o = &o, .id = i };
+		k[i] = (struct tick){.o = &o, .id = i};
 		loop_timer__init(&k[i].t, on_tick, &k[i]);
 		assert_int_equal(loop__timer_arm(o.l, &k[i].t, after[i]), 0);
 		assert_true(loop_timer__armed(&k[i].t));
@@ -61,8 +61,8 @@ static void timers_fire_in_deadline_order(void **state)
 
 static void timer_rearm_moves_deadline(void **state)
 {
-	struct order o = { .stop_after = 2 };
-	struct tick a = { .o = &o, .id = 1 }, b = { .o = &o, .id = 2 };
+	struct order o = {.stop_after = 2};
+	struct tick a = {.o = &o, .id = 1}, b = {.o = &o, .id = 2};
 
 	assert_int_equal(loop__new(&o.l), 0);
 	loop_timer__init(&a.t, on_tick, &a);
@@ -97,7 +97,7 @@ static void on_readable(struct loop_watch *w, uint32_t ev)
 
 static void del_drops_pending_events(void **state)
 {
-	struct pipe_pair p = { 0 };
+	struct pipe_pair p = {0};
 
 	assert_int_equal(loop__new(&p.l), 0);
 	for (int i = 0; i < 2; i++) {
@@ -117,7 +117,7 @@ static void del_drops_pending_events(void **state)
 
 static void buf_append_consume_reserve(void **state)
 {
-	struct buf b = { 0 };
+	struct buf b = {0};
 	uint8_t chunk[300];
 
 	for (size_t i = 0; i < sizeof(chunk); i++)

@@ -69,14 +69,13 @@ static bool response_ok(const struct slot *s, const uint8_t *p, size_t len)
 	struct stun_attr a;
 	struct sockaddr_storage mapped;
 
-	if (stun_msg__parse(&m, p, len) < 0 || m.cls != STUN_SUCCESS ||
-	    m.method != STUN_BINDING || memcmp(m.tid, s->tid, STUN_TID_LEN))
+	if (stun_msg__parse(&m, p, len) < 0 || m.cls != STUN_SUCCESS || m.method != STUN_BINDING ||
+	    memcmp(m.tid, s->tid, STUN_TID_LEN))
 		return false;
 	if (!stun_msg__find(&m, STUN_ATTR_XOR_MAPPED_ADDRESS, &a) ||
 	    stun_attr__xaddr(&a, m.tid, &mapped) < 0)
 		return false;
-	return net_addr_equal((const struct sockaddr *)&mapped,
-			      (const struct sockaddr *)&s->local);
+	return net_addr_equal((const struct sockaddr *)&mapped, (const struct sockaddr *)&s->local);
 }
 
 /* Read what is there; returns 1 when a full response was consumed, 0 if not yet, <0 on error. */
@@ -128,8 +127,9 @@ static int run_slots(const struct bench_binding_opts *o, struct slot *s, struct 
 			return -errno;
 		now = bench_now_ns();
 		for (unsigned i = 0; i < o->concurrency && !err; i++) {
-			int got = (p[i].revents & (POLLIN | POLLERR | POLLHUP)) ? slot_recv(&s[i], r)
-										 : 0;
+			int got = (p[i].revents & (POLLIN | POLLERR | POLLHUP))
+					  ? slot_recv(&s[i], r)
+					  : 0;
 
 			if (!got && !o->tcp && now - s[i].sent_ns > o->timeout_ms * 1000000ull) {
 				r->lost++;
@@ -155,7 +155,7 @@ int bench_binding__run(const struct bench_binding_opts *o, struct bench_binding_
 	memset(r, 0, sizeof(*r));
 	for (unsigned i = 0; i < o->concurrency && !err; i++) {
 		err = slot_open(&s[i], o);
-		p[i] = (struct pollfd){ .fd = s[i].fd, .events = POLLIN };
+		p[i] = (struct pollfd){.fd = s[i].fd, .events = POLLIN};
 	}
 	if (!err)
 		err = run_slots(o, s, p, r);

@@ -15,20 +15,19 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: kturn-bench MODE [options]\n"
-		"modes:\n"
-		"  binding    STUN Binding round trips (rate and latency)\n"
-		"options:\n"
-		"  -s, --server IP       server address (default 127.0.0.1)\n"
-		"  -p, --port PORT       server port (default 3478)\n"
-		"  -T, --transport T     udp or tcp (default udp)\n"
-		"  -c, --concurrency N   sockets, one request in flight each (default 1)\n"
-		"  -n, --count N         stop after N responses\n"
-		"  -d, --duration SEC    stop after SEC seconds (default 5)\n"
-		"      --timeout MS      UDP loss timeout (default 1000)\n"
-		"      --json            print the result as JSON\n"
-		"  -q, --quiet           no per-second progress lines\n");
+	fprintf(f, "usage: kturn-bench MODE [options]\n"
+		   "modes:\n"
+		   "  binding    STUN Binding round trips (rate and latency)\n"
+		   "options:\n"
+		   "  -s, --server IP       server address (default 127.0.0.1)\n"
+		   "  -p, --port PORT       server port (default 3478)\n"
+		   "  -T, --transport T     udp or tcp (default udp)\n"
+		   "  -c, --concurrency N   sockets, one request in flight each (default 1)\n"
+		   "  -n, --count N         stop after N responses\n"
+		   "  -d, --duration SEC    stop after SEC seconds (default 5)\n"
+		   "      --timeout MS      UDP loss timeout (default 1000)\n"
+		   "      --json            print the result as JSON\n"
+		   "  -q, --quiet           no per-second progress lines\n");
 }
 
 static void print_result(const struct bench_binding_opts *o, struct bench_binding_result *r,
@@ -59,37 +58,58 @@ static void print_result(const struct bench_binding_opts *o, struct bench_bindin
 static int parse_binding(int argc, char **argv, struct bench_binding_opts *o, bool *json)
 {
 	static const struct option longopts[] = {
-		{ "server", required_argument, NULL, 's' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "transport", required_argument, NULL, 'T' },
-		{ "concurrency", required_argument, NULL, 'c' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"server", required_argument, NULL, 's'},
+		{"port", required_argument, NULL, 'p'},
+		{"transport", required_argument, NULL, 'T'},
+		{"concurrency", required_argument, NULL, 'c'},
+		{"count", required_argument, NULL, 'n'},
+		{"duration", required_argument, NULL, 'd'},
+		{"timeout", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	const char *host = "127.0.0.1";
 	long port = 3478;
 	int c;
 
-	*o = (struct bench_binding_opts){ .concurrency = 1, .seconds = 5, .timeout_ms = 1000,
-					  .progress = true };
+	*o = (struct bench_binding_opts){
+		.concurrency = 1, .seconds = 5, .timeout_ms = 1000, .progress = true};
 	while ((c = getopt_long(argc, argv, "s:p:T:c:n:d:qh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': host = optarg; break;
-		case 'p': port = strtol(optarg, NULL, 10); break;
-		case 'T': o->tcp = !strcmp(optarg, "tcp"); break;
-		case 'c': o->concurrency = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'n': o->count = strtoull(optarg, NULL, 10); break;
-		case 'd': o->seconds = strtod(optarg, NULL); break;
-		case 't': o->timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'j': *json = true; break;
-		case 'q': o->progress = false; break;
-		case 'h': usage(stdout); exit(0);
-		default: return -1;
+		case 's':
+			host = optarg;
+			break;
+		case 'p':
+			port = strtol(optarg, NULL, 10);
+			break;
+		case 'T':
+			o->tcp = !strcmp(optarg, "tcp");
+			break;
+		case 'c':
+			o->concurrency = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'n':
+			o->count = strtoull(optarg, NULL, 10);
+			break;
+		case 'd':
+			o->seconds = strtod(optarg, NULL);
+			break;
+		case 't':
+			o->timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'j':
+			*json = true;
+			break;
+		case 'q':
+			o->progress = false;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
 		}
 	}
 	if (port < 1 || port > 65535 || o->concurrency < 1 || o->concurrency > 10000 ||

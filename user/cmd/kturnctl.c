@@ -64,7 +64,8 @@ static int cmd_info(const struct ctl *c)
 		       c->pin_dir, info.abi_version, info.owner_pid, alive ? "true" : "false",
 		       info.max_socks);
 	else
-		printf("pin dir      %s\nabi version  %u%s\nowner pid    %u (%s)\nmax sockets  %u\n",
+		printf("pin dir      %s\nabi version  %u%s\nowner pid    %u (%s)\nmax sockets  "
+		       "%u\n",
 		       c->pin_dir, info.abi_version,
 		       info.abi_version == KTURN_BPF_ABI_VERSION ? "" : " (not this kturnctl's)",
 		       info.owner_pid, alive ? "running" : "gone", info.max_socks);
@@ -79,14 +80,14 @@ static void print_pair_row(const struct ctl *c, __u64 cookie, const struct kturn
 		       "\"pair_id\":%u,\"side\":\"%s\",\"fwd_bytes\":%" PRIu64
 		       ",\"fwd_packets\":%" PRIu64 ",\"pass_bytes\":%" PRIu64
 		       ",\"redirect_fail\":%" PRIu64 "}",
-		       first ? "" : ",", (uint64_t)cookie, (uint64_t)l->partner_cookie,
-		       l->alloc_id, l->pair_id, l->flags & KTURN_LINK_F_SIDE_B ? "peer" : "client",
+		       first ? "" : ",", (uint64_t)cookie, (uint64_t)l->partner_cookie, l->alloc_id,
+		       l->pair_id, l->flags & KTURN_LINK_F_SIDE_B ? "peer" : "client",
 		       (uint64_t)k->fwd_bytes, (uint64_t)k->fwd_packets, (uint64_t)k->pass_bytes,
 		       (uint64_t)k->redirect_fail);
 		return;
 	}
-	printf("%-20" PRIu64 " %-20" PRIu64 " %10u %10u %-6s %14" PRIu64 " %10" PRIu64
-	       " %10" PRIu64 " %6" PRIu64 "\n",
+	printf("%-20" PRIu64 " %-20" PRIu64 " %10u %10u %-6s %14" PRIu64 " %10" PRIu64 " %10" PRIu64
+	       " %6" PRIu64 "\n",
 	       (uint64_t)cookie, (uint64_t)l->partner_cookie, l->alloc_id, l->pair_id,
 	       l->flags & KTURN_LINK_F_SIDE_B ? "peer" : "client", (uint64_t)k->fwd_bytes,
 	       (uint64_t)k->fwd_packets, (uint64_t)k->pass_bytes, (uint64_t)k->redirect_fail);
@@ -111,7 +112,7 @@ static int cmd_pairs(const struct ctl *c)
 		       "alloc", "pair", "side", "fwd_bytes", "fwd_pkts", "parked", "fail");
 	while (bpf_map_get_next_key(link_fd, prev, &next) == 0) {
 		struct kturn_sock_link l;
-		struct kturn_sock_counters k = { 0 };
+		struct kturn_sock_counters k = {0};
 
 		key = next;
 		prev = &key;
@@ -133,23 +134,24 @@ out:
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kturnctl [--pin-dir DIR] [--json] COMMAND\n"
-		   "commands:\n"
-		   "  info     the pinned data plane: ABI version, owner process\n"
-		   "  pairs    spliced sockets with their partner and counters\n"
-		   "default pin dir: %s\n",
+	fprintf(f,
+		"usage: kturnctl [--pin-dir DIR] [--json] COMMAND\n"
+		"commands:\n"
+		"  info     the pinned data plane: ABI version, owner process\n"
+		"  pairs    spliced sockets with their partner and counters\n"
+		"default pin dir: %s\n",
 		KTURN_PIN_DIR_DEFAULT);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "pin-dir", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"pin-dir", required_argument, NULL, 'd'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
-	struct ctl c = { .pin_dir = KTURN_PIN_DIR_DEFAULT };
+	struct ctl c = {.pin_dir = KTURN_PIN_DIR_DEFAULT};
 	int opt, err;
 
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {

@@ -63,7 +63,7 @@ static int signals_setup(struct daemon *d)
 /* Listening addresses from the configuration; both wildcards when none is set. */
 static int listen_addrs(const struct kturn_conf *c, struct sockaddr_storage **out, size_t *n)
 {
-	static const char *const any[] = { "0.0.0.0", "::" };
+	static const char *const any[] = {"0.0.0.0", "::"};
 	size_t count = c->listening_ips.n ? c->listening_ips.n : 2;
 	struct sockaddr_storage *a = calloc(count, sizeof(*a));
 
@@ -112,19 +112,19 @@ static void warn_inert_options(const struct kturn_conf *c)
 		bool set;
 		const char *name;
 	} inert[] = {
-		{ c->relay_ips.n, "relay-ip" },
-		{ c->external_ips.n, "external-ip" },
-		{ c->allowed_peer_ips.n, "allowed-peer-ip" },
-		{ c->denied_peer_ips.n, "denied-peer-ip" },
-		{ c->user_quota, "user-quota" },
-		{ c->total_quota, "total-quota" },
-		{ c->max_bps, "max-bps" },
-		{ c->static_auth_secrets.n, "static-auth-secret" },
-		{ c->cert || c->pkey, "cert/pkey (TLS)" },
-		{ c->alternate_servers.n || c->tls_alternate_servers.n, "alternate-server" },
-		{ c->prometheus, "prometheus" },
-		{ c->syslog, "syslog" },
-		{ c->workers > 1, "kturn-workers" },
+		{c->relay_ips.n, "relay-ip"},
+		{c->external_ips.n, "external-ip"},
+		{c->allowed_peer_ips.n, "allowed-peer-ip"},
+		{c->denied_peer_ips.n, "denied-peer-ip"},
+		{c->user_quota, "user-quota"},
+		{c->total_quota, "total-quota"},
+		{c->max_bps, "max-bps"},
+		{c->static_auth_secrets.n, "static-auth-secret"},
+		{c->cert || c->pkey, "cert/pkey (TLS)"},
+		{c->alternate_servers.n || c->tls_alternate_servers.n, "alternate-server"},
+		{c->prometheus, "prometheus"},
+		{c->syslog, "syslog"},
+		{c->workers > 1, "kturn-workers"},
 	};
 
 	for (size_t i = 0; i < sizeof(inert) / sizeof(inert[0]); i++)
@@ -148,8 +148,8 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 {
 	struct sockaddr_storage *addrs = NULL;
 	struct server_opts so = {
-		.handler = { .software = c->software_attribute ? SOFTWARE : NULL,
-			     .fingerprint = c->fingerprint },
+		.handler = {.software = c->software_attribute ? SOFTWARE : NULL,
+			    .fingerprint = c->fingerprint},
 		.udp = !c->no_udp,
 		.tcp = !c->no_tcp,
 		.max_msg = c->max_message_size,
@@ -185,7 +185,7 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 int main(int argc, char **argv)
 {
 	struct kturn_conf c;
-	struct daemon d = { .sigfd = -1 };
+	struct daemon d = {.sigfd = -1};
 	int err, lerr;
 
 	conf__defaults(&c);

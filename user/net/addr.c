@@ -29,8 +29,7 @@ const char *net_addr_str(const struct sockaddr *sa, char *buf, size_t len)
 
 socklen_t net_addr_len(const struct sockaddr *sa)
 {
-	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					 : sizeof(struct sockaddr_in);
+	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
 uint16_t net_addr_port(const struct sockaddr *sa)

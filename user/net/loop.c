@@ -17,14 +17,14 @@
 #include "kturn/loop.h"
 
 #define LOOP_MAX_EVENTS 256
-#define HEAP_NONE ((size_t)-1)
+#define HEAP_NONE	((size_t)-1)
 
 struct loop {
 	int epfd;
 	bool stop;
 	uint64_t now_ms;
 	struct epoll_event events[LOOP_MAX_EVENTS];
-	int nevents;	/* valid entries in events[] during dispatch */
+	int nevents; /* valid entries in events[] during dispatch */
 	struct loop_timer **heap;
 	size_t heap_len;
 	size_t heap_cap;
@@ -75,7 +75,7 @@ void loop_watch__init(struct loop_watch *w, int fd, loop_io_cb cb, void *arg)
 
 static int epoll_op(struct loop *l, int op, struct loop_watch *w, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = w };
+	struct epoll_event ev = {.events = events, .data.ptr = w};
 
 	if (epoll_ctl(l->epfd, op, w->fd, &ev) < 0)
 		return -errno;

@@ -15,10 +15,10 @@
 #include "kturn/stun.h"
 #include "server_priv.h"
 
-#define UDP_BATCH 32
-#define UDP_MAX_DGRAM 65536
+#define UDP_BATCH	32
+#define UDP_MAX_DGRAM	65536
 #define ACCEPT_RETRY_MS 100
-#define ACCEPT_BACKLOG 1024
+#define ACCEPT_BACKLOG	1024
 
 struct udp_batch {
 	struct mmsghdr msgs[UDP_BATCH];
@@ -53,7 +53,7 @@ static void udp_io(struct loop_watch *w, uint32_t events)
 	int n;
 
 	for (int i = 0; i < UDP_BATCH; i++) {
-		b->iov[i] = (struct iovec){ b->data[i], sizeof(b->data[i]) };
+		b->iov[i] = (struct iovec){b->data[i], sizeof(b->data[i])};
 		b->msgs[i].msg_hdr = (struct msghdr){
 			.msg_name = &b->from[i],
 			.msg_namelen = sizeof(b->from[i]),
@@ -83,8 +83,7 @@ static void accept_pause(struct listener *li, int err)
 	char addr[NET_ADDRSTRLEN];
 
 	net_addr_str((const struct sockaddr *)&li->addr, addr, sizeof(addr));
-	klog_warn("accept on %s failed: %s; pausing %d ms", addr, strerror(err),
-		  ACCEPT_RETRY_MS);
+	klog_warn("accept on %s failed: %s; pausing %d ms", addr, strerror(err), ACCEPT_RETRY_MS);
 	loop__del(li->srv->loop, &li->w);
 	loop__timer_arm(li->srv->loop, &li->retry, ACCEPT_RETRY_MS);
 }
@@ -112,8 +111,8 @@ static void tcp_accept_io(struct loop_watch *w, uint32_t events)
 	}
 }
 
-static int listener_open(struct server *s, struct listener *li,
-			 const struct sockaddr_storage *addr, int type)
+static int listener_open(struct server *s, struct listener *li, const struct sockaddr_storage *addr,
+			 int type)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)addr;
 	char name[NET_ADDRSTRLEN];

@@ -11,10 +11,10 @@
 
 struct listener {
 	struct loop_watch w;
-	struct loop_timer retry;	/* re-enables accept after EMFILE */
+	struct loop_timer retry; /* re-enables accept after EMFILE */
 	struct server *srv;
 	struct sockaddr_storage addr;
-	int type;			/* SOCK_DGRAM or SOCK_STREAM */
+	int type; /* SOCK_DGRAM or SOCK_STREAM */
 };
 
 struct tcp_client {
@@ -25,7 +25,7 @@ struct tcp_client {
 	struct sockaddr_storage local;
 	struct buf rx;
 	struct buf tx;
-	bool has_allocation;		/* ChannelData is acceptable only then */
+	bool has_allocation; /* ChannelData is acceptable only then */
 	struct tcp_client *prev, *next;
 };
 
@@ -34,9 +34,9 @@ struct server {
 	struct server_opts opts;
 	struct listener *listeners;
 	size_t n_listeners;
-	struct tcp_client *clients;	/* doubly linked, for shutdown */
+	struct tcp_client *clients; /* doubly linked, for shutdown */
 	size_t n_clients;
-	struct udp_batch *udp;		/* receive buffers for recvmmsg */
+	struct udp_batch *udp; /* receive buffers for recvmmsg */
 };
 
 /* Take ownership of an accepted, non-blocking socket. */

@@ -20,8 +20,8 @@
 #include "kturn/stun.h"
 #include "server_priv.h"
 
-#define RX_CHUNK 4096
-#define RX_KEEP 4096		/* buffers above this are released when idle */
+#define RX_CHUNK    4096
+#define RX_KEEP	    4096	 /* buffers above this are released when idle */
 #define READ_BUDGET (256 * 1024) /* bytes per wakeup, for fairness */
 
 static void client_io(struct loop_watch *w, uint32_t events);
@@ -143,7 +143,8 @@ static int process_rx(struct tcp_client *c, const char **why)
 			return -EBADMSG;
 		}
 		if (st == STUN_FRAME_NEED)
-			return buf__reserve(&c->rx, f.need - buf__len(&c->rx), c->srv->opts.max_msg);
+			return buf__reserve(&c->rx, f.need - buf__len(&c->rx),
+					    c->srv->opts.max_msg);
 		if (f.kind == STUN_FRAME_STUN)
 			err = on_stun(c, buf__begin(&c->rx), f.len);
 		else

@@ -133,8 +133,8 @@ static ssize_t handle_request(const struct handler_opts *o, const struct msg_src
 	}
 }
 
-ssize_t handler__stun(const struct handler_opts *o, const struct msg_src *src,
-		      const uint8_t *buf, size_t len, uint8_t *out, size_t cap)
+ssize_t handler__stun(const struct handler_opts *o, const struct msg_src *src, const uint8_t *buf,
+		      size_t len, uint8_t *out, size_t cap)
 {
 	struct stun_msg m;
 	ssize_t n;
