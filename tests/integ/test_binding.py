@@ -410,3 +410,29 @@ def test_kturn_bench_binding_verifies_every_response(kturnd, transport):
     assert res["bad"] == 0 and res["lost"] == 0
     assert res["ok"] >= 2000
     assert 0 < res["p50_us"] <= res["p90_us"] <= res["p99_us"]
+
+
+# --- workers ------------------------------------------------------------------------
+
+
+def test_workers_serve_many_clients(kturnd_factory, clients):
+    k = kturnd_factory(extra=["--kturn-workers", "3"])
+    assert "kturnd ready: 3 workers" in k.log()
+    many = [clients(t, (LO4, k.port)) for t in ("udp", "tcp") for _ in range(24)]
+    for _ in range(3):
+        for c in many:
+            c.binding()  # asserts the mapped address, tid and attributes
+
+
+def test_port_in_use_fails_startup(tmp_path):
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind((LO4, 0))  # no SO_REUSEPORT: kturnd's bind must fail
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        r = K.run_once(["--listening-ip", LO4, "--listening-port", str(port),
+                        "--kturn-workers", "2", "--log-file", "-"], tmp_path)
+    finally:
+        taken.close()
+    assert r.returncode == 1
+    assert "cannot listen on 127.0.0.1:%d/tcp" % port in r.stderr

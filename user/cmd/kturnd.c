@@ -16,12 +16,13 @@
 #include "kturn/net.h"
 #include "kturn/server.h"
 #include "kturn/stun.h"
+#include "kturn/workers.h"
 
 #define SOFTWARE "kturn/" KTURN_VERSION
 
 struct daemon {
-	struct loop *loop;
-	struct server *server;
+	struct loop *loop; /* the main thread's: signals only */
+	struct workers *workers;
 	struct loop_watch sig;
 	int sigfd;
 };
@@ -124,7 +125,6 @@ static void warn_inert_options(const struct kturn_conf *c)
 		{c->alternate_servers.n || c->tls_alternate_servers.n, "alternate-server"},
 		{c->prometheus, "prometheus"},
 		{c->syslog, "syslog"},
-		{c->workers > 1, "kturn-workers"},
 	};
 
 	for (size_t i = 0; i < sizeof(inert) / sizeof(inert[0]); i++)
@@ -144,6 +144,14 @@ static void log_startup(const struct kturn_conf *c)
 		klog_info("user %s", c->users.v[i].name);
 }
 
+/* kturn-workers, 0 = one per online CPU. */
+static unsigned worker_count(const struct kturn_conf *c)
+{
+	long n = c->workers ? (long)c->workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
 static int serve(const struct kturn_conf *c, struct daemon *d)
 {
 	struct sockaddr_storage *addrs = NULL;
@@ -161,18 +169,20 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 	if (err)
 		return err;
 	so.listen = addrs;
+	/* Signals are blocked before the workers start, so they inherit the mask. */
 	err = loop__new(&d->loop);
 	if (!err)
 		err = signals_setup(d);
 	if (!err)
-		err = server__new(&d->server, d->loop, &so);
+		err = workers__start(&d->workers, worker_count(c), &so);
 	if (!err && c->pidfile && (err = pidfile_write(c->pidfile)) < 0)
 		klog_err("cannot write pidfile %s: %s", c->pidfile, strerror(-err));
 	if (!err) {
-		klog_info("kturnd ready");
+		klog_info("kturnd ready: %u worker%s", workers__count(d->workers),
+			  workers__count(d->workers) == 1 ? "" : "s");
 		err = loop__run(d->loop);
 	}
-	server__free(d->server);
+	workers__stop(d->workers);
 	if (d->sigfd > 0)
 		close(d->sigfd);
 	loop__free(d->loop);
