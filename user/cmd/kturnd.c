@@ -16,6 +16,7 @@
 #include "kturn/net.h"
 #include "kturn/server.h"
 #include "kturn/stun.h"
+#include "kturn/tls.h"
 #include "kturn/workers.h"
 
 #define SOFTWARE "kturn/" KTURN_VERSION
@@ -62,7 +63,8 @@ static int signals_setup(struct daemon *d)
 }
 
 /* Listening addresses from the configuration; both wildcards when none is set. */
-static int listen_addrs(const struct kturn_conf *c, struct sockaddr_storage **out, size_t *n)
+static int listen_addrs(const struct kturn_conf *c, uint16_t port, struct sockaddr_storage **out,
+			size_t *n)
 {
 	static const char *const any[] = {"0.0.0.0", "::"};
 	size_t count = c->listening_ips.n ? c->listening_ips.n : 2;
@@ -73,7 +75,7 @@ static int listen_addrs(const struct kturn_conf *c, struct sockaddr_storage **ou
 	for (size_t i = 0; i < count; i++) {
 		const char *ip = c->listening_ips.n ? c->listening_ips.v[i] : any[i];
 
-		if (net_addr_parse(ip, c->listening_port, &a[i]) < 0) {
+		if (net_addr_parse(ip, port, &a[i]) < 0) {
 			klog_err("listening-ip '%s' is not an IP address", ip);
 			free(a);
 			return -EINVAL;
@@ -121,7 +123,6 @@ static void warn_inert_options(const struct kturn_conf *c)
 		{c->total_quota, "total-quota"},
 		{c->max_bps, "max-bps"},
 		{c->static_auth_secrets.n, "static-auth-secret"},
-		{c->cert || c->pkey, "cert/pkey (TLS)"},
 		{c->alternate_servers.n || c->tls_alternate_servers.n, "alternate-server"},
 		{c->prometheus, "prometheus"},
 		{c->syslog, "syslog"},
@@ -152,9 +153,36 @@ static unsigned worker_count(const struct kturn_conf *c)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+/*
+ * TURN over TLS when a certificate and key are configured and no-tls is not
+ * set; like coturn, no certificate means no TLS listener (said at start).
+ */
+static int tls_setup(const struct kturn_conf *c, struct server_opts *so,
+		     struct sockaddr_storage **addrs)
+{
+	int err;
+
+	if (c->no_tls)
+		return 0;
+	if (!c->cert || !c->pkey) {
+		klog_warn("no cert/pkey configured: TLS listener on port %u not started",
+			  c->tls_listening_port);
+		return 0;
+	}
+	err = tls_ctx__new(&so->tls_ctx, c->cert, c->pkey);
+	if (err) {
+		klog_err("cannot use cert %s / pkey %s", c->cert, c->pkey);
+		return err;
+	}
+	err = listen_addrs(c, c->tls_listening_port, addrs, &so->n_tls_listen);
+	so->tls_listen = *addrs;
+	return err;
+}
+
 static int serve(const struct kturn_conf *c, struct daemon *d)
 {
-	struct sockaddr_storage *addrs = NULL;
+	struct sockaddr_storage *addrs = NULL, *tls_addrs = NULL;
+	bool wrote_pidfile = false;
 	struct server_opts so = {
 		.handler = {.software = c->software_attribute ? SOFTWARE : NULL,
 			    .fingerprint = c->fingerprint},
@@ -164,19 +192,22 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 		.tcp_idle_ms = c->tcp_idle_timeout * 1000,
 		.tcp_tx_max = 256 * 1024,
 	};
-	int err = listen_addrs(c, &addrs, &so.n_listen);
+	int err = listen_addrs(c, c->listening_port, &addrs, &so.n_listen);
 
-	if (err)
-		return err;
 	so.listen = addrs;
+	if (!err)
+		err = tls_setup(c, &so, &tls_addrs);
 	/* Signals are blocked before the workers start, so they inherit the mask. */
-	err = loop__new(&d->loop);
+	if (!err)
+		err = loop__new(&d->loop);
 	if (!err)
 		err = signals_setup(d);
 	if (!err)
 		err = workers__start(&d->workers, worker_count(c), &so);
 	if (!err && c->pidfile && (err = pidfile_write(c->pidfile)) < 0)
 		klog_err("cannot write pidfile %s: %s", c->pidfile, strerror(-err));
+	else if (!err && c->pidfile)
+		wrote_pidfile = true;
 	if (!err) {
 		klog_info("kturnd ready: %u worker%s", workers__count(d->workers),
 			  workers__count(d->workers) == 1 ? "" : "s");
@@ -186,8 +217,10 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 	if (d->sigfd > 0)
 		close(d->sigfd);
 	loop__free(d->loop);
+	tls_ctx__free(so.tls_ctx);
+	free(tls_addrs);
 	free(addrs);
-	if (c->pidfile)
+	if (wrote_pidfile) /* never another instance's */
 		unlink(c->pidfile);
 	return err;
 }

@@ -106,13 +106,18 @@ static void tcp_accept_io(struct loop_watch *w, uint32_t events)
 				klog_warn("accept failed: %s", strerror(errno));
 			return;
 		}
-		if (tcp_client__start(li->srv, fd, &peer, &li->addr) < 0)
+		if (tcp_client__start(li->srv, fd, &peer, &li->addr, li->tls) < 0)
 			klog_warn("cannot track new TCP client: out of memory");
 	}
 }
 
+static const char *proto_name(int type, bool tls)
+{
+	return type == SOCK_DGRAM ? "udp" : tls ? "tls" : "tcp";
+}
+
 static int listener_open(struct server *s, struct listener *li, const struct sockaddr_storage *addr,
-			 int type)
+			 int type, bool tls)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)addr;
 	char name[NET_ADDRSTRLEN];
@@ -121,17 +126,17 @@ static int listener_open(struct server *s, struct listener *li, const struct soc
 	li->srv = s;
 	li->addr = *addr;
 	li->type = type;
+	li->tls = tls;
 	net_addr_str(sa, name, sizeof(name));
 	fd = type == SOCK_DGRAM ? net_udp_bind(sa, NET_REUSEPORT)
 				: net_tcp_listen(sa, ACCEPT_BACKLOG, NET_REUSEPORT);
 	if (fd < 0) {
-		klog_err("cannot listen on %s/%s: %s", name, type == SOCK_DGRAM ? "udp" : "tcp",
-			 strerror(-fd));
+		klog_err("cannot listen on %s/%s: %s", name, proto_name(type, tls), strerror(-fd));
 		return fd;
 	}
 	loop_watch__init(&li->w, fd, type == SOCK_DGRAM ? udp_io : tcp_accept_io, li);
 	loop_timer__init(&li->retry, accept_resume, li);
-	klog_info("listening on %s/%s", name, type == SOCK_DGRAM ? "udp" : "tcp");
+	klog_info("listening on %s/%s", name, proto_name(type, tls));
 	return loop__add(s->loop, &li->w, EPOLLIN);
 }
 
@@ -139,23 +144,24 @@ static int open_listeners(struct server *s)
 {
 	const struct server_opts *o = &s->opts;
 	size_t per = (size_t)o->udp + (size_t)o->tcp;
+	size_t n_tls = o->tls_ctx ? o->n_tls_listen : 0;
+	int err = 0;
 
-	s->listeners = calloc(o->n_listen * per, sizeof(*s->listeners));
+	s->listeners = calloc(o->n_listen * per + n_tls, sizeof(*s->listeners));
 	if (!s->listeners)
 		return -ENOMEM;
-	for (size_t i = 0; i < o->n_listen; i++) {
-		int err = 0;
-
+	for (size_t i = 0; i < o->n_listen && !err; i++) {
 		if (o->udp)
 			err = listener_open(s, &s->listeners[s->n_listeners++], &o->listen[i],
-					    SOCK_DGRAM);
+					    SOCK_DGRAM, false);
 		if (!err && o->tcp)
 			err = listener_open(s, &s->listeners[s->n_listeners++], &o->listen[i],
-					    SOCK_STREAM);
-		if (err)
-			return err;
+					    SOCK_STREAM, false);
 	}
-	return 0;
+	for (size_t i = 0; i < n_tls && !err; i++)
+		err = listener_open(s, &s->listeners[s->n_listeners++], &o->tls_listen[i],
+				    SOCK_STREAM, true);
+	return err;
 }
 
 int server__new(struct server **out, struct loop *l, const struct server_opts *o)

@@ -15,6 +15,7 @@ struct listener {
 	struct server *srv;
 	struct sockaddr_storage addr;
 	int type; /* SOCK_DGRAM or SOCK_STREAM */
+	bool tls; /* stream listener for TURN over TLS */
 };
 
 struct tcp_client {
@@ -25,6 +26,7 @@ struct tcp_client {
 	struct sockaddr_storage local;
 	struct buf rx;
 	struct buf tx;
+	struct ssl_st *ssl;  /* NULL for plain TCP */
 	bool has_allocation; /* ChannelData is acceptable only then */
 	struct tcp_client *prev, *next;
 };
@@ -41,7 +43,7 @@ struct server {
 
 /* Take ownership of an accepted, non-blocking socket. */
 int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *peer,
-		      const struct sockaddr_storage *local);
+		      const struct sockaddr_storage *local, bool tls);
 void tcp_client__close(struct tcp_client *c, const char *why);
 
 #endif /* KTURN_SERVER_PRIV_H */

@@ -8,6 +8,7 @@
  * buffer without bound; the queue itself is bounded by tcp_tx_max.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/tcp.h>
@@ -18,6 +19,7 @@
 #include "kturn/log.h"
 #include "kturn/net.h"
 #include "kturn/stun.h"
+#include "kturn/tls.h"
 #include "server_priv.h"
 
 #define RX_CHUNK    4096
@@ -42,6 +44,10 @@ void tcp_client__close(struct tcp_client *c, const char *why)
 	struct server *s = c->srv;
 
 	log_conn(c, "close", why);
+	if (c->ssl) {
+		SSL_shutdown(c->ssl); /* best effort close_notify; never waits */
+		SSL_free(c->ssl);
+	}
 	loop__del(s->loop, &c->w);
 	loop__timer_cancel(s->loop, &c->idle);
 	close(c->w.fd);
@@ -76,18 +82,60 @@ static int update_interest(struct tcp_client *c)
 	return loop__mod(c->srv->loop, &c->w, ev);
 }
 
+/* OpenSSL's result as ours: bytes, 0 at a clean close, -EAGAIN, -EPROTO. */
+static ssize_t tls_result(struct tcp_client *c, int n)
+{
+	int e = SSL_get_error(c->ssl, n);
+
+	if (n > 0)
+		return n;
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return -EAGAIN;
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && !errno))
+		return 0;
+	if (e == SSL_ERROR_SYSCALL)
+		return -errno;
+	tls_log_errors("TLS connection failed");
+	return -EPROTO;
+}
+
+/* recv() or SSL_read(): bytes, 0 at EOF, -EAGAIN or -errno. */
+static ssize_t conn_read(struct tcp_client *c, void *p, size_t len)
+{
+	ssize_t n;
+
+	if (c->ssl)
+		return tls_result(c, SSL_read(c->ssl, p, (int)(len > INT_MAX ? INT_MAX : len)));
+	do
+		n = recv(c->w.fd, p, len, 0);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/* send() or SSL_write(): bytes written, -EAGAIN or -errno. */
+static ssize_t conn_write(struct tcp_client *c, const void *p, size_t len)
+{
+	ssize_t n;
+
+	if (c->ssl) {
+		n = tls_result(c, SSL_write(c->ssl, p, (int)(len > INT_MAX ? INT_MAX : len)));
+		return n == 0 ? -EPIPE : n;
+	}
+	do
+		n = send(c->w.fd, p, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
 static int flush_tx(struct tcp_client *c)
 {
 	while (buf__len(&c->tx)) {
-		ssize_t n = send(c->w.fd, buf__begin(&c->tx), buf__len(&c->tx), MSG_NOSIGNAL);
+		ssize_t n = conn_write(c, buf__begin(&c->tx), buf__len(&c->tx));
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			return -errno;
-		}
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			return (int)n;
 		buf__consume(&c->tx, (size_t)n);
 	}
 	buf__shrink(&c->tx, RX_KEEP);
@@ -107,7 +155,7 @@ static int queue_reply(struct tcp_client *c, const uint8_t *p, size_t n)
 static int on_stun(struct tcp_client *c, const uint8_t *p, size_t len)
 {
 	struct msg_src src = {
-		.transport = KT_TRANSPORT_TCP,
+		.transport = c->ssl ? KT_TRANSPORT_TLS : KT_TRANSPORT_TCP,
 		.client = (const struct sockaddr *)&c->peer,
 		.local = (const struct sockaddr *)&c->local,
 	};
@@ -172,21 +220,21 @@ static int read_some(struct tcp_client *c, const char **why)
 			*why = "out of memory";
 			return err;
 		}
-		n = recv(c->w.fd, c->rx.data + c->rx.tail, buf__room(&c->rx), 0);
+		n = conn_read(c, c->rx.data + c->rx.tail, buf__room(&c->rx));
 		if (n == 0) {
 			*why = NULL;
 			return -ECONNRESET;
 		}
+		if (n == -EAGAIN)
+			break;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			*why = strerror(errno);
-			return -errno;
+			*why = strerror((int)-n);
+			return (int)n;
 		}
 		c->rx.tail += (size_t)n;
-		budget -= (size_t)n < budget ? (size_t)n : budget;
+		/* OpenSSL may hold decrypted bytes epoll cannot see: drain TLS fully. */
+		if (!c->ssl)
+			budget -= (size_t)n < budget ? (size_t)n : budget;
 		err = process_rx(c, why);
 		if (err)
 			return err;
@@ -208,6 +256,8 @@ static void client_io(struct loop_watch *w, uint32_t events)
 			why = strerror(-err);
 		else if (!buf__len(&c->tx))
 			err = process_rx(c, &why); /* frames left behind by backpressure */
+		if (!err && c->ssl)
+			events |= EPOLLIN; /* records OpenSSL buffered meanwhile */
 	}
 	if (!err && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
 		err = read_some(c, &why);
@@ -215,14 +265,34 @@ static void client_io(struct loop_watch *w, uint32_t events)
 		tcp_client__close(c, why);
 }
 
+/* Server side of TLS on an accepted socket; the handshake runs inside SSL_read. */
+static int tls_attach(struct tcp_client *c, int fd)
+{
+	c->ssl = SSL_new(c->srv->opts.tls_ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+		tls_log_errors("TLS session setup failed");
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		return -ENOMEM;
+	}
+	SSL_set_accept_state(c->ssl);
+	return 0;
+}
+
 int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *peer,
-		      const struct sockaddr_storage *local)
+		      const struct sockaddr_storage *local, bool tls)
 {
 	struct tcp_client *c = calloc(1, sizeof(*c));
 	int one = 1, err;
 
 	if (!c) {
 		close(fd);
+		return -ENOMEM;
+	}
+	c->srv = s;
+	if (tls && tls_attach(c, fd) < 0) {
+		close(fd);
+		free(c);
 		return -ENOMEM;
 	}
 	c->srv = s;
@@ -233,6 +303,7 @@ int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *p
 	loop_timer__init(&c->idle, idle_expired, c);
 	err = loop__add(s->loop, &c->w, EPOLLIN | EPOLLRDHUP);
 	if (err) {
+		SSL_free(c->ssl);
 		close(fd);
 		free(c);
 		return err;
