@@ -102,7 +102,7 @@ FUZZ_LIB_SRCS := $(wildcard user/stun/*.c user/util/*.c)
 FUZZ_FLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(BUILD)/gen \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard include/kturn/*.h)
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_LIB_SRCS) $(wildcard include/kturn/*.h)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $< $(FUZZ_LIB_SRCS) -lssl -lcrypto -lidn -lz -o $@

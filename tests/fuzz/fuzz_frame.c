@@ -18,13 +18,7 @@
 
 #include "kturn/stun.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
+#include "fuzz.h"
 
 static const size_t max_lens[] = {0, 4, 19, 20, 64, 100, 256, 1500, 4096, STUN_MAX_MSG_LEN};
 

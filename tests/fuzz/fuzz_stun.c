@@ -20,13 +20,7 @@
 
 #include "kturn/stun.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
+#include "fuzz.h"
 
 static const uint8_t fuzz_key[] = "VOkJxbRl1RmTxUk/WvJxBt";
 static const uint8_t fuzz_tid[STUN_TID_LEN] = {0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34,
