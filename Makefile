@@ -98,7 +98,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 # --- fuzz targets (clang libFuzzer; codec built with sanitizers) --------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(wildcard user/stun/*.c user/util/*.c)
+FUZZ_LIB_SRCS := $(wildcard user/stun/*.c user/util/*.c user/auth/*.c)
 FUZZ_FLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(BUILD)/gen \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
@@ -119,10 +119,15 @@ fuzz: deps $(FUZZ_BINS)
 	$(Q)BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz
 
 RUN_PORT ?= 3478
+RUN_MIN_PORT ?= 61000
+RUN_MAX_PORT ?= 61999
 run: deps all
 	@echo "kturnd on 127.0.0.1:$(RUN_PORT) (UDP+TCP), realm kturn.demo, user demo / demo-password"
+	@echo "relay ports $(RUN_MIN_PORT)-$(RUN_MAX_PORT) on 127.0.0.1; loopback peers allowed (demo only)"
 	$(Q)exec $(BUILD)/bin/kturnd --listening-ip 127.0.0.1 --listening-port $(RUN_PORT) \
-		--realm kturn.demo --lt-cred-mech --user demo:demo-password --verbose
+		--realm kturn.demo --lt-cred-mech --user demo:demo-password \
+		--min-port $(RUN_MIN_PORT) --max-port $(RUN_MAX_PORT) --allow-loopback-peers \
+		--kturn-rfc5766-channels --verbose
 
 test: deps all $(FUZZ_BINS)
 	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) tests/run.sh

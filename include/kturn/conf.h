@@ -128,11 +128,12 @@ struct kturn_conf {
 
 	/* protocol */
 	bool fingerprint;
-	bool software_attribute;	/* send SOFTWARE; off by default as in coturn */
-	uint32_t stale_nonce;		/* seconds, 600 */
-	uint32_t max_allocate_lifetime; /* seconds, 3600 */
-	uint32_t channel_lifetime;	/* seconds, 600 */
-	uint32_t permission_lifetime;	/* seconds, 300 */
+	bool software_attribute;	    /* send SOFTWARE; off by default as in coturn */
+	uint32_t stale_nonce;		    /* seconds, 600 */
+	uint32_t max_allocate_lifetime;	    /* seconds, 3600 */
+	uint32_t default_allocate_lifetime; /* seconds, 600; capped to the maximum */
+	uint32_t channel_lifetime;	    /* seconds, 600 */
+	uint32_t permission_lifetime;	    /* seconds, 300 */
 
 	/* quotas (0 = unlimited) */
 	uint32_t user_quota;
@@ -165,8 +166,9 @@ struct kturn_conf {
 	/* kturn-only */
 	enum conf_data_plane data_plane;
 	uint32_t workers;	   /* 0 = one per online CPU */
+	bool rfc5766_channels;	   /* bind channels 0x5000-0x7FFF too */
 	uint32_t max_message_size; /* bytes, STUN_MAX_MSG_LEN */
-	uint32_t tcp_idle_timeout; /* seconds, 0 = never */
+	uint32_t tcp_idle_timeout; /* seconds, 30; connections without an allocation; 0 = never */
 
 	/* diagnostics, in the order found */
 	struct conf_diag *diags;

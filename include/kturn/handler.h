@@ -21,6 +21,8 @@ enum kt_transport {
 
 const char *kt_transport_name(enum kt_transport t);
 
+struct turn_conn;
+
 struct handler_opts {
 	const char *software; /* SOFTWARE attribute value; NULL omits it */
 	bool fingerprint;     /* FINGERPRINT on every response, not only when asked */
@@ -31,6 +33,7 @@ struct msg_src {
 	enum kt_transport transport;
 	const struct sockaddr *client; /* remote address (sockaddr_in/in6) */
 	const struct sockaddr *local;  /* local address it arrived on */
+	struct turn_conn *conn;	       /* TURN state of this 5-tuple; NULL: STUN only */
 };
 
 /* Response buffer large enough for any response the handler builds. */

@@ -14,6 +14,7 @@
 #include "kturn/loop.h"
 
 struct server;
+struct turn_shared;
 
 struct server_opts {
 	struct handler_opts handler;
@@ -27,6 +28,7 @@ struct server_opts {
 	struct ssl_ctx_st *tls_ctx; /* NULL: no TLS listeners */
 	const struct sockaddr_storage *tls_listen; /* addresses with the TLS port */
 	size_t n_tls_listen;
+	struct turn_shared *turn; /* NULL: STUN only (Binding) */
 };
 
 /* Bind every listener and register it on `l`. Returns 0 or -errno. */

@@ -331,13 +331,24 @@ int stun_random_tid(uint8_t tid[STUN_TID_LEN]);
 /* ---------------------------------------------------------------------- */
 /* ChannelData (RFC 8656 §12.4)                                             */
 
-#define STUN_CHANNEL_MIN     0x4000
-#define STUN_CHANNEL_MAX     0x4FFF
-#define STUN_CHANNEL_HDR_LEN 4
+#define STUN_CHANNEL_MIN	 0x4000
+#define STUN_CHANNEL_MAX	 0x4FFF /* RFC 8656 */
+#define STUN_CHANNEL_MAX_RFC5766 0x7FFF /* RFC 5766 clients (coturn's uclient) use these too */
+#define STUN_CHANNEL_HDR_LEN	 4
 
+/* A channel number RFC 8656 lets a client bind. */
 static inline bool stun_channel_valid(uint16_t ch)
 {
 	return ch >= STUN_CHANNEL_MIN && ch <= STUN_CHANNEL_MAX;
+}
+
+/*
+ * A ChannelData header in either RFC's range (0x4000-0x7FFF). The codec
+ * parses and frames all of them; which ones a server binds is its policy.
+ */
+static inline bool stun_channel_any(uint16_t ch)
+{
+	return ch >= STUN_CHANNEL_MIN && ch <= STUN_CHANNEL_MAX_RFC5766;
 }
 
 /*

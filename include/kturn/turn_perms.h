@@ -11,7 +11,8 @@
  * by number and by peer family + IP + port.
  *
  * Returns are 0 or a negative errno:
- *   -EINVAL       bad argument / channel number outside 0x4000-0x4FFF (→ 400)
+ *   -EINVAL       bad argument / channel number outside 0x4000-0x7FFF (→ 400;
+ *                 the caller applies RFC 8656's narrower 0x4000-0x4FFF itself)
  *   -EAFNOSUPPORT peer is neither AF_INET nor AF_INET6
  *   -EEXIST       channel or peer already bound to something else (→ 400)
  *   -EBUSY        channel or peer in its 5 min post-expiry cooldown (→ 400)

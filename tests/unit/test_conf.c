@@ -86,7 +86,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.data_plane, CONF_DATA_PLANE_AUTO);
 	assert_int_equal(c.max_message_size, STUN_MAX_MSG_LEN);
 	assert_int_equal(c.workers, 0);
-	assert_int_equal(c.tcp_idle_timeout, 0);
+	assert_int_equal(c.tcp_idle_timeout, 30);
 	assert_int_equal(c.verbose, CONF_VERBOSE_NONE);
 	assert_false(c.fingerprint);
 	assert_true(c.software_attribute);

@@ -32,7 +32,7 @@ static int setup(void **state)
 	net_addr_parse("192.0.2.7", 40000, &f.client);
 	net_addr_parse("198.51.100.1", 3478, &f.local);
 	f.src = (struct msg_src){KT_TRANSPORT_UDP, (struct sockaddr *)&f.client,
-				 (struct sockaddr *)&f.local};
+				 (struct sockaddr *)&f.local, NULL};
 	*state = &f;
 	return 0;
 }

@@ -1285,7 +1285,8 @@ static void test_channel_parse(void **state)
 		 12, false, -EBADMSG, 0, 0},
 		{"udp, short", "\x40\x00\x00\x05hell", 8, false, -EBADMSG, 0, 0},
 		{"channel 0x3fff", "\x3f\xff\x00\x00", 4, false, -EBADMSG, 0, 0},
-		{"channel 0x5000", "\x50\x00\x00\x00", 4, false, -EBADMSG, 0, 0},
+		{"channel 0x8000", "\x80\x00\x00\x00", 4, false, -EBADMSG, 0, 0},
+		{"rfc5766 channel 0x7fff", "\x7f\xff\x00\x00", 4, false, 0, 0x7fff, 0},
 		{"channel 0xffff", "\xff\xff\x00\x00", 4, true, -EBADMSG, 0, 0},
 		{"header only", "\x40\x00\x00", 3, false, -EBADMSG, 0, 0},
 	};
@@ -1325,7 +1326,7 @@ static void test_channel_build(void **state)
 	assert_int_equal(stun_channel__build(buf, 11, 0x4001, "hello", 5, true), -ENOSPC);
 	assert_int_equal(stun_channel__build(buf, 8, 0x4001, "hello", 5, false), -ENOSPC);
 	assert_int_equal(stun_channel__build(buf, sizeof(buf), 0x3fff, "x", 1, true), -EINVAL);
-	assert_int_equal(stun_channel__build(buf, sizeof(buf), 0x5000, "x", 1, true), -EINVAL);
+	assert_int_equal(stun_channel__build(buf, sizeof(buf), 0x8000, "x", 1, true), -EINVAL);
 	assert_int_equal(stun_channel__build(buf, sizeof(buf), 0x4000, big, 0x10000, true),
 			 -EINVAL);
 }

@@ -252,9 +252,10 @@ static void test_junk_rejected_early(void **state)
 		JUNK("HTTP OPTIONS", "OPTIONS * HTTP/1.1\r\n\r\n", 4),
 		JUNK("HTTP DELETE", "DELETE /x HTTP/1.1\r\n\r\n", 4),
 		JUNK("HTTP CONNECT", "CONNECT a:443 HTTP/1.1\r\n\r\n", 4),
-		JUNK("HTTP POST", "POST / HTTP/1.1\r\n\r\n", 1),
-		JUNK("HTTP PUT", "PUT / HTTP/1.1\r\n\r\n", 1),
-		JUNK("SSH banner", "SSH-2.0-OpenSSH_9.2\r\n", 1),
+		/* "PO" reads as RFC 5766 channel 0x504f; "ST" as a 21 KB length */
+		JUNK("HTTP POST", "POST / HTTP/1.1\r\n\r\n", 4),
+		JUNK("HTTP PUT", "PUT / HTTP/1.1\r\n\r\n", 4),
+		JUNK("SSH banner", "SSH-2.0-OpenSSH_9.2\r\n", 4),
 		JUNK("TLS ClientHello, length 0x00f8",
 		     "\x16\x03\x01\x00\xf8\x01\x00\x00\xf4\x03\x03\x00\x00\x00\x00\x00\x00\x00\x00"
 		     "\x00\x00\x00\x00",
@@ -272,7 +273,7 @@ static void test_junk_rejected_early(void **state)
 		JUNK("STUN, length not a multiple of 4", "\x00\x01\x00\x02\x21\x12\xa4\x42", 4),
 		JUNK("STUN, larger than max_len", "\x00\x01\x07\xf0\x21\x12\xa4\x42", 4),
 		JUNK("ChannelData, larger than max_len", "\x40\x00\x07\xfd\x00\x00", 4),
-		JUNK("ChannelData 0x5000", "\x50\x00\x00\x00", 1),
+		JUNK("first byte 0x80", "\x80\x00\x00\x00", 1),
 		JUNK("ChannelData 0xffff", "\xff\xff\x00\x00", 1),
 		JUNK("ChannelData 0x3fff (a STUN first byte)", "\x3f\xff\x00\x00\x00\x00\x00\x00",
 		     5),

@@ -14,11 +14,11 @@
 
 #include "kturn/turn_perms.h"
 
-#define S(x)	 ((uint64_t)(x) * 1000u)
-#define T0	 S(1000) /* arbitrary non-zero start */
-#define COOL	 TURN_CHANNEL_COOLDOWN_MS
-#define PERM_S	 TURN_PERM_LIFETIME_S
-#define CHAN_S	 TURN_CHANNEL_LIFETIME_S
+#define S(x)   ((uint64_t)(x)*1000u)
+#define T0     S(1000) /* arbitrary non-zero start */
+#define COOL   TURN_CHANNEL_COOLDOWN_MS
+#define PERM_S TURN_PERM_LIFETIME_S
+#define CHAN_S TURN_CHANNEL_LIFETIME_S
 
 static struct sockaddr_storage xaddr(const char *ip, uint16_t port)
 {
@@ -70,8 +70,8 @@ static void test_perm_expiry(void **state)
 	static const struct {
 		const char *ip, *other;
 	} cases[] = {
-		{ "192.0.2.1", "192.0.2.2" },
-		{ "2001:db8::1", "2001:db8::2" },
+		{"192.0.2.1", "192.0.2.2"},
+		{"2001:db8::1", "2001:db8::2"},
 	};
 	struct turn_perms *p = *state;
 
@@ -164,7 +164,7 @@ static void test_perm_cap_reuse_without_expire(void **state)
 
 static void test_chan_bind_lookup(void **state)
 {
-	static const char *const ips[] = { "192.0.2.1", "2001:db8::7" };
+	static const char *const ips[] = {"192.0.2.1", "2001:db8::7"};
 	struct turn_perms *p = *state;
 
 	for (size_t i = 0; i < 2; i++) {
@@ -191,8 +191,8 @@ static void test_chan_range(void **state)
 		uint16_t ch;
 		int rc;
 	} cases[] = {
-		{ 0x0000, -EINVAL }, { 0x3FFF, -EINVAL }, { 0x4000, 0 },
-		{ 0x4FFF, 0 },	     { 0x5000, -EINVAL }, { 0xFFFF, -EINVAL },
+		{0x0000, -EINVAL}, {0x3FFF, -EINVAL}, {0x4000, 0},	 {0x4FFF, 0},
+		{0x7FFF, 0},	   {0x8000, -EINVAL}, {0xFFFF, -EINVAL},
 	};
 	struct turn_perms *p = *state;
 	char ip[32];
@@ -202,8 +202,9 @@ static void test_chan_range(void **state)
 
 		snprintf(ip, sizeof(ip), "192.0.2.%zu", i + 1);
 		a = xaddr(ip, 1);
-		assert_int_equal(turn_perms__bind_channel(p, cases[i].ch, SA(a), T0, CHAN_S, PERM_S),
-				 cases[i].rc);
+		assert_int_equal(
+			turn_perms__bind_channel(p, cases[i].ch, SA(a), T0, CHAN_S, PERM_S),
+			cases[i].rc);
 		assert_int_equal(turn_perms__allowed(p, SA(a), T0), cases[i].rc == 0);
 	}
 }
@@ -257,7 +258,7 @@ static void test_chan_cooldown(void **state)
 
 	assert_int_equal(turn_perms__bind_channel(p, 0x4000, SA(a), T0, CHAN_S, PERM_S), 0);
 	/* within cooldown: number to other peer, peer to other number */
-	static const uint64_t during[] = { 0, 1, COOL / 2, COOL - 1 };
+	static const uint64_t during[] = {0, 1, COOL / 2, COOL - 1};
 	for (size_t i = 0; i < 4; i++) {
 		uint64_t t = end + during[i];
 

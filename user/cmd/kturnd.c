@@ -17,16 +17,36 @@
 #include "kturn/server.h"
 #include "kturn/stun.h"
 #include "kturn/tls.h"
+#include "kturn/turn.h"
 #include "kturn/workers.h"
 
 #define SOFTWARE "kturn/" KTURN_VERSION
 
 struct daemon {
+	int argc; /* for re-reading the configuration on SIGHUP */
+	char **argv;
+	struct turn_shared *turn;
 	struct loop *loop; /* the main thread's: signals only */
 	struct workers *workers;
 	struct loop_watch sig;
 	int sigfd;
 };
+
+/* Re-read the configuration; only credentials change, allocations stay. */
+static void reload(struct daemon *d)
+{
+	struct kturn_conf c;
+	int err;
+
+	conf__defaults(&c);
+	err = conf__load(&c, d->argc, d->argv);
+	conf__log_diags(&c);
+	if (err)
+		klog_err("reload: configuration has errors, keeping the current credentials");
+	else if (d->turn && (err = turn_shared__reload(d->turn, &c)) < 0)
+		klog_err("reload failed: %s", strerror(-err));
+	conf__free(&c);
+}
 
 static void on_signal(struct loop_watch *w, uint32_t events)
 {
@@ -35,8 +55,9 @@ static void on_signal(struct loop_watch *w, uint32_t events)
 
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			klog_info("SIGHUP: reopening log");
+			klog_info("SIGHUP: reopening log, reloading credentials");
 			log__reopen();
+			reload(d);
 			continue;
 		}
 		klog_info("%s: shutting down", strsignal((int)si.ssi_signo));
@@ -115,14 +136,7 @@ static void warn_inert_options(const struct kturn_conf *c)
 		bool set;
 		const char *name;
 	} inert[] = {
-		{c->relay_ips.n, "relay-ip"},
 		{c->external_ips.n, "external-ip"},
-		{c->allowed_peer_ips.n, "allowed-peer-ip"},
-		{c->denied_peer_ips.n, "denied-peer-ip"},
-		{c->user_quota, "user-quota"},
-		{c->total_quota, "total-quota"},
-		{c->max_bps, "max-bps"},
-		{c->static_auth_secrets.n, "static-auth-secret"},
 		{c->alternate_servers.n || c->tls_alternate_servers.n, "alternate-server"},
 		{c->prometheus, "prometheus"},
 		{c->syslog, "syslog"},
@@ -192,7 +206,11 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 		.tcp_idle_ms = c->tcp_idle_timeout * 1000,
 		.tcp_tx_max = 256 * 1024,
 	};
-	int err = listen_addrs(c, c->listening_port, &addrs, &so.n_listen);
+	int err = turn_shared__from_conf(&d->turn, c, so.handler.software);
+
+	so.turn = d->turn;
+	if (!err)
+		err = listen_addrs(c, c->listening_port, &addrs, &so.n_listen);
 
 	so.listen = addrs;
 	if (!err)
@@ -213,7 +231,8 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 			  workers__count(d->workers) == 1 ? "" : "s");
 		err = loop__run(d->loop);
 	}
-	workers__stop(d->workers);
+	workers__stop(d->workers); /* closes every allocation */
+	turn_shared__free(d->turn);
 	if (d->sigfd > 0)
 		close(d->sigfd);
 	loop__free(d->loop);
@@ -228,7 +247,7 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 int main(int argc, char **argv)
 {
 	struct kturn_conf c;
-	struct daemon d = {.sigfd = -1};
+	struct daemon d = {.sigfd = -1, .argc = argc, .argv = argv};
 	int err, lerr;
 
 	conf__defaults(&c);

@@ -111,6 +111,17 @@ static int check_auth(struct kturn_conf *c)
 	return ret;
 }
 
+static int check_lifetimes(struct kturn_conf *c)
+{
+	if (c->default_allocate_lifetime <= c->max_allocate_lifetime)
+		return 0;
+	c->default_allocate_lifetime = c->max_allocate_lifetime;
+	return conf_diag__add(c, LOG_WARN, "kturn-default-allocate-lifetime",
+			      "kturn-default-allocate-lifetime is above max-allocate-lifetime: "
+			      "using %u s",
+			      c->max_allocate_lifetime);
+}
+
 static int check_peers(struct kturn_conf *c)
 {
 	if (c->allow_loopback_peers)
@@ -128,5 +139,6 @@ int conf__validate(struct kturn_conf *c)
 	ret = first(ret, check_external_ip(c));
 	ret = first(ret, check_auth(c));
 	ret = first(ret, check_peers(c));
+	ret = first(ret, check_lifetimes(c));
 	return ret;
 }

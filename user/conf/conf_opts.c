@@ -270,11 +270,15 @@ const struct conf_opt conf_opts[] = {
 	 .names = data_plane_names,
 	 .metavar = "<auto|sockmap|splice>",
 	 .help = "how spliced TCP pairs move bytes"},
+	UINT("kturn-default-allocate-lifetime", 0, default_allocate_lifetime, 1, 86400 * 365, "<s>",
+	     "allocation lifetime when the client asks for less (600; lower it for tests)"),
+	FLAG("kturn-rfc5766-channels", 0, rfc5766_channels,
+	     "also bind channel numbers 0x5000-0x7FFF (RFC 5766 clients, coturn's uclient)"),
 	UINT("kturn-workers", 0, workers, 0, 1024, "<n>", "worker threads, 0 = one per CPU"),
 	UINT("kturn-max-message-size", 0, max_message_size, 576, 65552, "<bytes>",
 	     "largest STUN message accepted on a stream"),
 	UINT("kturn-tcp-idle-timeout", 0, tcp_idle_timeout, 0, UINT32_MAX, "<s>",
-	     "close a silent client TCP connection, 0 = never"),
+	     "close a silent TCP/TLS client without an allocation (30), 0 = never"),
 
 	/* older coturn spelling of no-software-attribute */
 	{.name = "prod",

@@ -30,16 +30,30 @@ struct udp_batch {
 static void udp_one(struct listener *li, const uint8_t *p, size_t len,
 		    const struct sockaddr_storage *from)
 {
+	struct turn_conn conn = {
+		.ts = li->srv->turn,
+		.transport = KT_TRANSPORT_UDP,
+		.client = *from,
+		.local = li->addr,
+		.send = turn_conn__udp_send,
+		.fd = li->w.fd,
+	};
 	struct msg_src src = {
 		.transport = KT_TRANSPORT_UDP,
 		.client = (const struct sockaddr *)from,
 		.local = (const struct sockaddr *)&li->addr,
+		.conn = conn.ts ? &conn : NULL,
 	};
 	uint8_t out[HANDLER_REPLY_MAX];
 	ssize_t n;
 
+	if (len >= STUN_CHANNEL_HDR_LEN && (p[0] & 0xC0) == 0x40) {
+		if (conn.ts)
+			turn__channel_data(&conn, p, len);
+		return;
+	}
 	if (!stun_msg__looks_like(p, len))
-		return; /* ChannelData and anything else: nothing bound yet */
+		return; /* anything else: not ours */
 	n = handler__stun(&li->srv->opts.handler, &src, p, len, out, sizeof(out));
 	if (n > 0 && sendto(li->w.fd, out, (size_t)n, 0, (const struct sockaddr *)from,
 			    net_addr_len((const struct sockaddr *)from)) < 0)
@@ -67,6 +81,9 @@ static void udp_io(struct loop_watch *w, uint32_t events)
 			continue; /* larger than any message we accept */
 		udp_one(li, b->data[i], b->msgs[i].msg_len, &b->from[i]);
 	}
+	/* queued relay datagrams point into b: send them before it is reused */
+	if (li->srv->turn)
+		turn_server__flush(li->srv->turn);
 }
 
 static void accept_resume(struct loop_timer *t)
@@ -174,7 +191,11 @@ int server__new(struct server **out, struct loop *l, const struct server_opts *o
 	s->loop = l;
 	s->opts = *o;
 	s->udp = calloc(1, sizeof(*s->udp));
-	err = s->udp ? open_listeners(s) : -ENOMEM;
+	err = s->udp ? 0 : -ENOMEM;
+	if (!err && o->turn)
+		err = turn_server__new(&s->turn, o->turn, l);
+	if (!err)
+		err = open_listeners(s);
 	if (err) {
 		server__free(s);
 		return err;
@@ -189,6 +210,7 @@ void server__free(struct server *s)
 		return;
 	while (s->clients)
 		tcp_client__close(s->clients, "server shutdown");
+	turn_server__free(s->turn); /* after the connections: they own TCP allocations */
 	for (size_t i = 0; i < s->n_listeners; i++) {
 		struct listener *li = &s->listeners[i];
 

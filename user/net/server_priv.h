@@ -8,6 +8,7 @@
 #include "kturn/buf.h"
 #include "kturn/loop.h"
 #include "kturn/server.h"
+#include "kturn/turn.h"
 
 struct listener {
 	struct loop_watch w;
@@ -26,8 +27,8 @@ struct tcp_client {
 	struct sockaddr_storage local;
 	struct buf rx;
 	struct buf tx;
-	struct ssl_st *ssl;  /* NULL for plain TCP */
-	bool has_allocation; /* ChannelData is acceptable only then */
+	struct ssl_st *ssl;    /* NULL for plain TCP */
+	struct turn_conn conn; /* TURN view; conn.alloc: ChannelData is acceptable only then */
 	struct tcp_client *prev, *next;
 };
 
@@ -38,7 +39,8 @@ struct server {
 	size_t n_listeners;
 	struct tcp_client *clients; /* doubly linked, for shutdown */
 	size_t n_clients;
-	struct udp_batch *udp; /* receive buffers for recvmmsg */
+	struct udp_batch *udp;	  /* receive buffers for recvmmsg */
+	struct turn_server *turn; /* NULL when opts.turn is */
 };
 
 /* Take ownership of an accepted, non-blocking socket. */

@@ -8,6 +8,7 @@
  * buffer without bound; the queue itself is bounded by tcp_tx_max.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,10 @@ void tcp_client__close(struct tcp_client *c, const char *why)
 	struct server *s = c->srv;
 
 	log_conn(c, "close", why);
+	if (c->conn.ts) {
+		turn__conn_closed(&c->conn);
+		turn_server__flush(c->conn.ts);
+	}
 	if (c->ssl) {
 		SSL_shutdown(c->ssl); /* best effort close_notify; never waits */
 		SSL_free(c->ssl);
@@ -68,9 +73,15 @@ static void idle_expired(struct loop_timer *t)
 	tcp_client__close(t->arg, "idle timeout");
 }
 
+/*
+ * Only connections without an allocation idle out: an allocation's own
+ * lifetime (Refresh) decides how long its connection may stay silent.
+ */
 static void touch(struct tcp_client *c)
 {
-	if (c->srv->opts.tcp_idle_ms)
+	if (c->conn.alloc)
+		loop__timer_cancel(c->srv->loop, &c->idle);
+	else if (c->srv->opts.tcp_idle_ms)
 		loop__timer_arm(c->srv->loop, &c->idle, c->srv->opts.tcp_idle_ms);
 }
 
@@ -151,6 +162,36 @@ static int queue_reply(struct tcp_client *c, const uint8_t *p, size_t n)
 	return flush_tx(c);
 }
 
+/*
+ * turn_conn.send for streams: queue one whole message (never a part of
+ * one, or the stream would lose its framing) and try to write it now.
+ * Write errors are left for the connection's own event to report: the
+ * caller may be relaying for the allocation this connection owns.
+ */
+static int tcp_conn_send(struct turn_conn *tc, const struct iovec *iov, int iovcnt)
+{
+	struct tcp_client *c =
+		(struct tcp_client *)((char *)tc - offsetof(struct tcp_client, conn));
+	size_t total = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (buf__len(&c->tx) + total > c->srv->opts.tcp_tx_max)
+		return -ENOBUFS;
+	for (int i = 0; i < iovcnt; i++)
+		if (buf__append(&c->tx, iov[i].iov_base, iov[i].iov_len, c->srv->opts.tcp_tx_max))
+			return -ENOBUFS; /* cannot happen after the check above */
+	while (buf__len(&c->tx)) {
+		ssize_t n = conn_write(c, buf__begin(&c->tx), buf__len(&c->tx));
+
+		if (n < 0)
+			break;
+		buf__consume(&c->tx, (size_t)n);
+	}
+	update_interest(c);
+	return 0;
+}
+
 /* One complete STUN frame: 0 to go on, <0 to close the connection. */
 static int on_stun(struct tcp_client *c, const uint8_t *p, size_t len)
 {
@@ -158,6 +199,7 @@ static int on_stun(struct tcp_client *c, const uint8_t *p, size_t len)
 		.transport = c->ssl ? KT_TRANSPORT_TLS : KT_TRANSPORT_TCP,
 		.client = (const struct sockaddr *)&c->peer,
 		.local = (const struct sockaddr *)&c->local,
+		.conn = c->conn.ts ? &c->conn : NULL,
 	};
 	uint8_t out[HANDLER_REPLY_MAX];
 	ssize_t n = handler__stun(&c->srv->opts.handler, &src, p, len, out, sizeof(out));
@@ -185,8 +227,7 @@ static int process_rx(struct tcp_client *c, const char **why)
 		 * it is junk that happens to look like a channel header (an HTTP
 		 * "GET " does): close instead of waiting for its "length".
 		 */
-		if (buf__len(&c->rx) && (buf__begin(&c->rx)[0] & 0xC0) == 0x40 &&
-		    !c->has_allocation) {
+		if (buf__len(&c->rx) && (buf__begin(&c->rx)[0] & 0xC0) == 0x40 && !c->conn.alloc) {
 			*why = "ChannelData without an allocation";
 			return -EBADMSG;
 		}
@@ -196,7 +237,10 @@ static int process_rx(struct tcp_client *c, const char **why)
 		if (f.kind == STUN_FRAME_STUN)
 			err = on_stun(c, buf__begin(&c->rx), f.len);
 		else
-			log_conn(c, "channeldata-drop", NULL); /* no channel bound */
+			turn__channel_data(&c->conn, buf__begin(&c->rx), f.len);
+		/* relayed datagrams point into rx: send them before it moves */
+		if (c->conn.ts)
+			turn_server__flush(c->conn.ts);
 		buf__consume(&c->rx, f.len);
 		if (err) {
 			*why = err == -EBADMSG ? "malformed STUN message" : "output queue full";
@@ -249,7 +293,6 @@ static void client_io(struct loop_watch *w, uint32_t events)
 	const char *why = NULL;
 	int err = 0;
 
-	touch(c);
 	if (events & EPOLLOUT) {
 		err = flush_tx(c);
 		if (err)
@@ -263,6 +306,8 @@ static void client_io(struct loop_watch *w, uint32_t events)
 		err = read_some(c, &why);
 	if (err)
 		tcp_client__close(c, why);
+	else
+		touch(c); /* after the messages: an Allocate may have just succeeded */
 }
 
 /* Server side of TLS on an accepted socket; the handshake runs inside SSL_read. */
@@ -298,6 +343,14 @@ int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *p
 	c->srv = s;
 	c->peer = *peer;
 	c->local = *local;
+	c->conn = (struct turn_conn){
+		.ts = s->turn,
+		.transport = tls ? KT_TRANSPORT_TLS : KT_TRANSPORT_TCP,
+		.client = *peer,
+		.local = *local,
+		.send = tcp_conn_send,
+		.fd = -1,
+	};
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	loop_watch__init(&c->w, fd, client_io, c);
 	loop_timer__init(&c->idle, idle_expired, c);

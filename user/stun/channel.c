@@ -14,7 +14,7 @@ int stun_channel__parse(const uint8_t *buf, size_t len, bool stream, uint16_t *c
 {
 	size_t dlen;
 
-	if (!buf || len < STUN_CHANNEL_HDR_LEN || !stun_channel_valid(get16(buf)))
+	if (!buf || len < STUN_CHANNEL_HDR_LEN || !stun_channel_any(get16(buf)))
 		return -EBADMSG;
 	dlen = get16(buf + 2);
 	if (stream ? len != STUN_CHANNEL_HDR_LEN + pad4(dlen)
@@ -31,7 +31,7 @@ ssize_t stun_channel__build(uint8_t *buf, size_t cap, uint16_t channel, const vo
 {
 	size_t total;
 
-	if (!stun_channel_valid(channel) || data_len > 0xFFFF || (data_len && !data))
+	if (!stun_channel_any(channel) || data_len > 0xFFFF || (data_len && !data))
 		return -EINVAL;
 	total = STUN_CHANNEL_HDR_LEN + (stream ? pad4(data_len) : data_len);
 	if (!buf || cap < total)

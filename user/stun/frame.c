@@ -2,7 +2,8 @@
 /*
  * Stream framing for STUN over TCP/TLS (RFC 8489 §6.2.2, RFC 8656 §12.5).
  *
- * The first byte tells the kind: 0x00-0x3F STUN, 0x40-0x4F ChannelData,
+ * The first byte tells the kind: 0x00-0x3F STUN, 0x40-0x7F ChannelData
+ * (RFC 8656 binds only 0x40-0x4F; RFC 5766 clients use the rest too),
  * anything else is not ours. Every check is made as soon as the bytes it
  * needs are present, so junk (HTTP, a TLS record on a plain port) is
  * rejected within the first few bytes instead of after a whole "frame".
@@ -72,7 +73,7 @@ enum stun_frame_status stun_frame__next(const uint8_t *buf, size_t avail, size_t
 		return need(f, STUN_CHANNEL_HDR_LEN);
 	if (buf[0] <= 0x3F)
 		return stun_frame(buf, avail, max_len, f);
-	if (buf[0] <= 0x4F)
+	if (buf[0] <= 0x7F)
 		return channel_frame(buf, avail, max_len, f);
 	return STUN_FRAME_INVALID;
 }

@@ -10,6 +10,7 @@
 #include "kturn/log.h"
 #include "kturn/net.h"
 #include "kturn/stun.h"
+#include "kturn/turn.h"
 
 const char *kt_transport_name(enum kt_transport t)
 {
@@ -127,6 +128,13 @@ static ssize_t handle_request(const struct handler_opts *o, const struct msg_src
 	switch (req->method) {
 	case STUN_BINDING:
 		return handle_binding(o, src, req, out, cap);
+	case TURN_ALLOCATE:
+	case TURN_REFRESH:
+	case TURN_CREATE_PERMISSION:
+	case TURN_CHANNEL_BIND:
+		if (src->conn)
+			return turn__request(src->conn, req, out, cap);
+		__attribute__((fallthrough)); /* a STUN-only server */
 	default:
 		log_drop(src, "unsupported method (400)");
 		return reply_error(o, req, 400, out, cap);
@@ -153,6 +161,8 @@ ssize_t handler__stun(const struct handler_opts *o, const struct msg_src *src, c
 		break;
 	case STUN_INDICATION:
 		/* Binding indications are keepalives: no answer (RFC 8489 §6.3.2). */
+		if (src->conn)
+			turn__indication(src->conn, &m);
 		n = 0;
 		break;
 	default:

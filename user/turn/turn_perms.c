@@ -228,7 +228,7 @@ int turn_perms__bind_channel(struct turn_perms *p, uint16_t ch, const struct soc
 	struct chan *c, *other;
 	int err;
 
-	if (!p || !stun_channel_valid(ch))
+	if (!p || !stun_channel_any(ch))
 		return -EINVAL;
 	err = key_from(peer, true, &k);
 	if (err)

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The cross-worker TURN state: relay ports never handed out twice, EVEN-PORT
+ * reservations redeemed once, quotas per user and in total, and all of it
+ * consistent when several threads allocate and release at once.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "../../user/turn/turn_int.h"
+
+static struct turn_shared *xshared(uint16_t min, uint16_t max, uint32_t user_q, uint32_t total_q)
+{
+	struct turn_opts o = {
+		.min_port = min, .max_port = max, .user_quota = user_q, .total_quota = total_q};
+	struct turn_shared *sh = NULL;
+
+	assert_int_equal(turn_shared__new(&sh, &o, NULL, NULL), 0);
+	return sh;
+}
+
+static void test_ports_exhaust_and_return(void **state)
+{
+	struct turn_shared *sh = xshared(30000, 30002, 0, 0);
+	uint16_t p[3], extra;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(turn_shared__port(sh, &p[i]), 0);
+		assert_in_range(p[i], 30000, 30002);
+		for (int j = 0; j < i; j++)
+			assert_int_not_equal(p[i], p[j]);
+	}
+	assert_int_equal(turn_shared__port(sh, &extra), -EADDRNOTAVAIL);
+	turn_shared__put_port(sh, p[1]);
+	assert_int_equal(turn_shared__port(sh, &extra), 0);
+	assert_int_equal(extra, p[1]);
+	turn_shared__free(sh);
+}
+
+static void test_reservation_redeemed_once(void **state)
+{
+	struct turn_shared *sh = xshared(30000, 30003, 0, 0);
+	uint64_t token = 0;
+	uint16_t port, reserved, other;
+	int fam = 0;
+
+	(void)state;
+	assert_int_equal(turn_shared__even_port(sh, true, AF_INET6, &port, &token), 0);
+	assert_int_equal(port % 2, 0);
+	assert_int_not_equal(token, 0);
+	assert_int_equal(turn_shared__redeem(sh, token + 1, &reserved, &fam), -ENOENT);
+	assert_int_equal(turn_shared__redeem(sh, token, &reserved, &fam), 0);
+	assert_int_equal(reserved, port + 1);
+	assert_int_equal(fam, AF_INET6);
+	assert_int_equal(turn_shared__redeem(sh, token, &reserved, &fam), -ENOENT);
+	/* both ports of the pair are in use now: two left */
+	assert_int_equal(turn_shared__port(sh, &other), 0);
+	assert_int_equal(turn_shared__port(sh, &other), 0);
+	assert_int_equal(turn_shared__port(sh, &other), -EADDRNOTAVAIL);
+	turn_shared__free(sh);
+}
+
+static void test_even_without_reservation_frees_partner(void **state)
+{
+	struct turn_shared *sh = xshared(30000, 30001, 0, 0);
+	uint64_t token = 0;
+	uint16_t port, other;
+
+	(void)state;
+	assert_int_equal(turn_shared__even_port(sh, false, AF_INET, &port, &token), 0);
+	assert_int_equal(port, 30000);
+	assert_int_equal(turn_shared__port(sh, &other), 0);
+	assert_int_equal(other, 30001);
+	turn_shared__free(sh);
+}
+
+static void test_user_quota(void **state)
+{
+	struct turn_shared *sh = xshared(30000, 30010, 2, 0);
+
+	(void)state;
+	assert_int_equal(turn_shared__quota_take(sh, "alice"), 0);
+	assert_int_equal(turn_shared__quota_take(sh, "alice"), 0);
+	assert_int_equal(turn_shared__quota_take(sh, "alice"), -EDQUOT);
+	assert_int_equal(turn_shared__quota_take(sh, "bob"), 0);
+	assert_int_equal(turn_shared__allocations(sh), 3);
+	turn_shared__quota_release(sh, "alice");
+	assert_int_equal(turn_shared__quota_take(sh, "alice"), 0);
+	turn_shared__quota_release(sh, "alice");
+	turn_shared__quota_release(sh, "alice");
+	turn_shared__quota_release(sh, "bob");
+	assert_int_equal(turn_shared__allocations(sh), 0);
+	turn_shared__free(sh);
+}
+
+static void test_total_quota(void **state)
+{
+	struct turn_shared *sh = xshared(30000, 30010, 0, 2);
+
+	(void)state;
+	assert_int_equal(turn_shared__quota_take(sh, "a"), 0);
+	assert_int_equal(turn_shared__quota_take(sh, NULL), 0);
+	assert_int_equal(turn_shared__quota_take(sh, "b"), -EDQUOT);
+	turn_shared__quota_release(sh, NULL);
+	assert_int_equal(turn_shared__quota_take(sh, "b"), 0);
+	turn_shared__quota_release(sh, "a");
+	turn_shared__quota_release(sh, "b");
+	turn_shared__free(sh);
+}
+
+struct churn {
+	struct turn_shared *sh;
+	int failures;
+};
+
+static void *churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	uint16_t ports[50];
+
+	for (int round = 0; round < 200; round++) {
+		for (int i = 0; i < 50; i++)
+			if (turn_shared__port(c->sh, &ports[i]) ||
+			    turn_shared__quota_take(c->sh, "u"))
+				c->failures++;
+		for (int i = 0; i < 50; i++) {
+			turn_shared__put_port(c->sh, ports[i]);
+			turn_shared__quota_release(c->sh, "u");
+		}
+	}
+	return NULL;
+}
+
+/* Four threads each holding 50 of 200 ports: never a failure, all back at the end. */
+static void test_threads(void **state)
+{
+	struct churn c[4];
+	pthread_t t[4];
+	uint16_t p;
+	int got = 0;
+	struct turn_shared *sh = xshared(31000, 31199, 0, 0);
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		c[i] = (struct churn){sh, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, churn_thread, &c[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(c[i].failures, 0);
+	}
+	assert_int_equal(turn_shared__allocations(sh), 0);
+	while (turn_shared__port(sh, &p) == 0)
+		got++;
+	assert_int_equal(got, 200);
+	turn_shared__free(sh);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ports_exhaust_and_return),
+		cmocka_unit_test(test_reservation_redeemed_once),
+		cmocka_unit_test(test_even_without_reservation_frees_partner),
+		cmocka_unit_test(test_user_quota),
+		cmocka_unit_test(test_total_quota),
+		cmocka_unit_test(test_threads),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What every worker must agree on, behind one mutex: relay ports (a port is
+ * never handed out twice while in use, whichever worker holds it), EVEN-PORT
+ * reservations (redeemed by another client, maybe on another worker) and
+ * allocation quotas. All of it is touched once per Allocate or deallocation,
+ * never per packet, so a plain mutex is cheap enough.
+ */
+#include <errno.h>
+#include <search.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "kturn/peer_filter.h"
+#include "kturn/port_pool.h"
+#include "turn_int.h"
+
+struct reservation {
+	uint64_t token;
+	uint16_t port;
+	int family;	  /* of the relayed address the reserving allocation got */
+	uint64_t expires; /* CLOCK_MONOTONIC seconds */
+};
+
+struct user_count {
+	char *name;
+	uint32_t n;
+};
+
+struct turn_shared {
+	pthread_mutex_t mu;
+	struct turn_opts o;
+	struct port_pool *ports;
+	struct auth *auth;
+	struct peer_filter *pf;
+	void *users; /* tsearch tree of struct user_count */
+	size_t total;
+	struct reservation *resv;
+	size_t n_resv, cap_resv;
+};
+
+static uint64_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+int turn_shared__new(struct turn_shared **out, const struct turn_opts *o, struct auth *auth,
+		     struct peer_filter *pf)
+{
+	struct turn_shared *sh = calloc(1, sizeof(*sh));
+	int err;
+
+	if (!sh)
+		return -ENOMEM;
+	sh->o = *o;
+	err = port_pool__new(&sh->ports, o->min_port, o->max_port);
+	if (err) {
+		free(sh);
+		return err;
+	}
+	pthread_mutex_init(&sh->mu, NULL);
+	sh->auth = auth;
+	sh->pf = pf;
+	*out = sh;
+	return 0;
+}
+
+static void user_free(void *p)
+{
+	struct user_count *u = p;
+
+	free(u->name);
+	free(u);
+}
+
+void turn_shared__free(struct turn_shared *sh)
+{
+	if (!sh)
+		return;
+	tdestroy(sh->users, user_free);
+	free(sh->resv);
+	port_pool__free(sh->ports);
+	auth__free(sh->auth);
+	peer_filter__free(sh->pf);
+	pthread_mutex_destroy(&sh->mu);
+	free(sh);
+}
+
+struct auth *turn_shared__auth(struct turn_shared *sh)
+{
+	return sh->auth;
+}
+
+const struct turn_opts *turn_shared__opts(const struct turn_shared *sh)
+{
+	return &sh->o;
+}
+
+struct peer_filter *turn_shared__filter(struct turn_shared *sh)
+{
+	return sh->pf;
+}
+
+size_t turn_shared__allocations(struct turn_shared *sh)
+{
+	size_t n;
+
+	pthread_mutex_lock(&sh->mu);
+	n = sh->total;
+	pthread_mutex_unlock(&sh->mu);
+	return n;
+}
+
+/* Reservations nobody redeemed in time give their port back. Locked. */
+static void expire_reservations(struct turn_shared *sh)
+{
+	uint64_t now = mono_s();
+
+	for (size_t i = 0; i < sh->n_resv;) {
+		if (sh->resv[i].expires > now) {
+			i++;
+			continue;
+		}
+		port_pool__put(sh->ports, sh->resv[i].port);
+		sh->resv[i] = sh->resv[--sh->n_resv];
+	}
+}
+
+int turn_shared__port(struct turn_shared *sh, uint16_t *port)
+{
+	int err;
+
+	pthread_mutex_lock(&sh->mu);
+	expire_reservations(sh);
+	err = port_pool__get(sh->ports, port);
+	pthread_mutex_unlock(&sh->mu);
+	return err;
+}
+
+static int reserve(struct turn_shared *sh, uint16_t port, int family, uint64_t *token)
+{
+	if (sh->n_resv == sh->cap_resv) {
+		size_t cap = sh->cap_resv ? sh->cap_resv * 2 : 16;
+		struct reservation *r = realloc(sh->resv, cap * sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		sh->resv = r;
+		sh->cap_resv = cap;
+	}
+	do {
+		if (RAND_bytes((unsigned char *)token, sizeof(*token)) != 1)
+			return -EIO;
+	} while (!*token);
+	sh->resv[sh->n_resv++] =
+		(struct reservation){*token, port, family, mono_s() + TURN_RESERVATION_S};
+	return 0;
+}
+
+int turn_shared__even_port(struct turn_shared *sh, bool want_reserve, int family, uint16_t *port,
+			   uint64_t *token)
+{
+	int err;
+
+	pthread_mutex_lock(&sh->mu);
+	expire_reservations(sh);
+	err = port_pool__get_even_pair(sh->ports, port);
+	if (!err && want_reserve)
+		err = reserve(sh, (uint16_t)(*port + 1), family, token);
+	if (err == 0 && !want_reserve)
+		port_pool__put(sh->ports, (uint16_t)(*port + 1));
+	else if (err && err != -EADDRNOTAVAIL) {
+		port_pool__put(sh->ports, *port);
+		port_pool__put(sh->ports, (uint16_t)(*port + 1));
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return err;
+}
+
+int turn_shared__redeem(struct turn_shared *sh, uint64_t token, uint16_t *port, int *family)
+{
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&sh->mu);
+	expire_reservations(sh);
+	for (size_t i = 0; i < sh->n_resv; i++) {
+		if (sh->resv[i].token != token)
+			continue;
+		*port = sh->resv[i].port;
+		*family = sh->resv[i].family;
+		sh->resv[i] = sh->resv[--sh->n_resv];
+		err = 0;
+		break;
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return err;
+}
+
+void turn_shared__put_port(struct turn_shared *sh, uint16_t port)
+{
+	pthread_mutex_lock(&sh->mu);
+	port_pool__put(sh->ports, port);
+	pthread_mutex_unlock(&sh->mu);
+}
+
+static int user_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct user_count *)a)->name, ((const struct user_count *)b)->name);
+}
+
+/* The user's counter, created at 0 when asked to. Locked. */
+static struct user_count *user_get(struct turn_shared *sh, const char *name, bool create)
+{
+	struct user_count key = {.name = (char *)name}, *u, **found;
+
+	found = tfind(&key, &sh->users, user_cmp);
+	if (found || !create)
+		return found ? *found : NULL;
+	u = calloc(1, sizeof(*u));
+	if (!u || !(u->name = strdup(name))) {
+		free(u);
+		return NULL;
+	}
+	if (!tsearch(u, &sh->users, user_cmp)) {
+		user_free(u);
+		return NULL;
+	}
+	return u;
+}
+
+int turn_shared__quota_take(struct turn_shared *sh, const char *user)
+{
+	struct user_count *u = NULL;
+	int err = 0;
+
+	pthread_mutex_lock(&sh->mu);
+	if (sh->o.total_quota && sh->total >= sh->o.total_quota)
+		err = -EDQUOT;
+	else if (user && !(u = user_get(sh, user, true)))
+		err = -ENOMEM;
+	else if (u && sh->o.user_quota && u->n >= sh->o.user_quota)
+		err = -EDQUOT;
+	if (!err) {
+		sh->total++;
+		if (u)
+			u->n++;
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return err;
+}
+
+void turn_shared__quota_release(struct turn_shared *sh, const char *user)
+{
+	struct user_count *u;
+
+	pthread_mutex_lock(&sh->mu);
+	sh->total--;
+	u = user ? user_get(sh, user, false) : NULL;
+	if (u && --u->n == 0) {
+		tdelete(u, &sh->users, user_cmp);
+		user_free(u);
+	}
+	pthread_mutex_unlock(&sh->mu);
+}
