@@ -165,10 +165,11 @@ struct kturn_conf {
 
 	/* kturn-only */
 	enum conf_data_plane data_plane;
-	uint32_t workers;	   /* 0 = one per online CPU */
-	bool rfc5766_channels;	   /* bind channels 0x5000-0x7FFF too */
-	uint32_t max_message_size; /* bytes, STUN_MAX_MSG_LEN */
-	uint32_t tcp_idle_timeout; /* seconds, 30; connections without an allocation; 0 = never */
+	uint32_t workers;	     /* 0 = one per online CPU */
+	bool rfc5766_channels;	     /* bind channels 0x5000-0x7FFF too */
+	uint32_t connection_timeout; /* s, 30: RFC 6062 Connect and unbound connection ids */
+	uint32_t max_message_size;   /* bytes, STUN_MAX_MSG_LEN */
+	uint32_t tcp_idle_timeout;   /* seconds, 30; connections without an allocation; 0 = never */
 
 	/* diagnostics, in the order found */
 	struct conf_diag *diags;

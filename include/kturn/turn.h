@@ -43,15 +43,17 @@ struct turn_opts {
 	/* relay addresses, port 0; family AF_UNSPEC when the family is not offered */
 	struct sockaddr_storage relay4, relay6;
 	uint16_t min_port, max_port;
-	uint32_t default_lifetime; /* s, 600 */
-	uint32_t max_lifetime;	   /* s, 3600 */
-	uint32_t perm_lifetime;	   /* s, 300 */
-	uint32_t chan_lifetime;	   /* s, 600 */
-	uint16_t channel_max;	   /* STUN_CHANNEL_MAX, or _RFC5766 for old clients */
-	uint32_t user_quota;	   /* concurrent allocations per user, 0 = no limit */
-	uint32_t total_quota;	   /* concurrent allocations in all, 0 = no limit */
-	uint64_t max_bps;	   /* bytes/s relayed per allocation and direction, 0 = no limit */
-	bool udp_relay;		   /* REQUESTED-TRANSPORT 17 allowed */
+	uint32_t default_lifetime;	/* s, 600 */
+	uint32_t max_lifetime;		/* s, 3600 */
+	uint32_t perm_lifetime;		/* s, 300 */
+	uint32_t chan_lifetime;		/* s, 600 */
+	uint32_t connection_timeout_ms; /* RFC 6062: 30 s */
+	uint16_t channel_max;		/* STUN_CHANNEL_MAX, or _RFC5766 for old clients */
+	uint32_t user_quota;		/* concurrent allocations per user, 0 = no limit */
+	uint32_t total_quota;		/* concurrent allocations in all, 0 = no limit */
+	uint64_t max_bps; /* bytes/s relayed per allocation and direction, 0 = no limit */
+	bool udp_relay;	  /* REQUESTED-TRANSPORT 17 allowed */
+	bool tcp_relay;	  /* REQUESTED-TRANSPORT 6 allowed (RFC 6062, over TCP/TLS) */
 };
 
 /* Takes ownership of auth and pf on success. 0 or -errno (-EINVAL: bad port range). */
@@ -85,6 +87,10 @@ struct turn_conn {
 	int (*send)(struct turn_conn *c, const struct iovec *iov, int iovcnt);
 	int fd;			  /* UDP: the listener socket replies leave from */
 	struct turn_alloc *alloc; /* stream transports: the connection's allocation */
+	/* RFC 6062 data connections (streams only): */
+	bool first;		     /* set by the transport while its first message is handled */
+	void *bind;		     /* set by ConnectionBind success: call turn__data_conn */
+	struct turn_server *handoff; /* ConnectionBind for another worker: pass it there */
 };
 
 int turn_server__new(struct turn_server **out, struct turn_shared *sh, struct loop *l);
@@ -93,6 +99,9 @@ void turn_server__free(struct turn_server *ts);
 /* Send what the current callback batched (sendmmsg). Transports call it last. */
 void turn_server__flush(struct turn_server *ts);
 size_t turn_server__allocations(const struct turn_server *ts);
+/* The transport (struct server) of this worker, for hand-offs between workers. */
+void turn_server__set_transport(struct turn_server *ts, void *transport);
+void *turn_server__transport(const struct turn_server *ts);
 
 /*
  * UDP datagram sender for a listener socket (turn_conn.send for UDP):
@@ -112,6 +121,14 @@ void turn__indication(struct turn_conn *conn, const struct stun_msg *m);
  * For UDP, conn is the datagram's 5-tuple (its allocation is looked up).
  */
 void turn__channel_data(struct turn_conn *conn, const uint8_t *buf, size_t len);
+/*
+ * After a successful ConnectionBind (conn->bind set), the transport gives up
+ * the connection: fd (now owned by the TURN core), bytes it already read
+ * behind the request (to the peer first) and response bytes it could not
+ * write yet (to the client first). It must not touch conn afterwards.
+ */
+void turn__data_conn(struct turn_conn *conn, int fd, const uint8_t *to_peer, size_t to_peer_len,
+		     const uint8_t *to_client, size_t to_client_len);
 /* A stream connection closed: its allocation goes with it (RFC 8656 §3.1). */
 void turn__conn_closed(struct turn_conn *conn);
 

@@ -26,6 +26,7 @@ void conf__defaults(struct kturn_conf *c)
 	c->max_allocate_lifetime = 3600;
 	c->default_allocate_lifetime = 600;
 	c->tcp_idle_timeout = 30;
+	c->connection_timeout = 30;
 	c->channel_lifetime = 600;
 	c->permission_lifetime = 300;
 	c->prometheus_port = 9641;

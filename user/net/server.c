@@ -181,6 +181,11 @@ static int open_listeners(struct server *s)
 	return err;
 }
 
+static void on_mail(void *arg, struct mail *m)
+{
+	tcp_client__adopt(arg, m);
+}
+
 int server__new(struct server **out, struct loop *l, const struct server_opts *o)
 {
 	struct server *s = calloc(1, sizeof(*s));
@@ -194,6 +199,10 @@ int server__new(struct server **out, struct loop *l, const struct server_opts *o
 	err = s->udp ? 0 : -ENOMEM;
 	if (!err && o->turn)
 		err = turn_server__new(&s->turn, o->turn, l);
+	if (!err && s->turn) {
+		turn_server__set_transport(s->turn, s);
+		err = mailbox__new(&s->mbox, l, on_mail, s);
+	}
 	if (!err)
 		err = open_listeners(s);
 	if (err) {
@@ -211,6 +220,7 @@ void server__free(struct server *s)
 	while (s->clients)
 		tcp_client__close(s->clients, "server shutdown");
 	turn_server__free(s->turn); /* after the connections: they own TCP allocations */
+	mailbox__free(s->mbox);
 	for (size_t i = 0; i < s->n_listeners; i++) {
 		struct listener *li = &s->listeners[i];
 

@@ -7,6 +7,7 @@
 
 #include "kturn/buf.h"
 #include "kturn/loop.h"
+#include "kturn/mailbox.h"
 #include "kturn/server.h"
 #include "kturn/turn.h"
 
@@ -41,11 +42,14 @@ struct server {
 	size_t n_clients;
 	struct udp_batch *udp;	  /* receive buffers for recvmmsg */
 	struct turn_server *turn; /* NULL when opts.turn is */
+	struct mailbox *mbox;	  /* connections handed over by other workers */
 };
 
 /* Take ownership of an accepted, non-blocking socket. */
 int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *peer,
 		      const struct sockaddr_storage *local, bool tls);
 void tcp_client__close(struct tcp_client *c, const char *why);
+/* A connection another worker passed on (struct mail); takes ownership. */
+void tcp_client__adopt(struct server *s, struct mail *m);
 
 #endif /* KTURN_SERVER_PRIV_H */

@@ -26,6 +26,7 @@
 #define RX_CHUNK    4096
 #define RX_KEEP	    4096	 /* buffers above this are released when idle */
 #define READ_BUDGET (256 * 1024) /* bytes per wakeup, for fairness */
+#define GONE	    1		 /* the connection left this object (data plane, other worker) */
 
 static void client_io(struct loop_watch *w, uint32_t events);
 
@@ -40,22 +41,16 @@ static void log_conn(const struct tcp_client *c, const char *event, const char *
 		klog_debug("tcp %s client=%s", event, peer);
 }
 
-void tcp_client__close(struct tcp_client *c, const char *why)
+/* Forget the connection; its fd is closed only when close_fd. */
+static void release(struct tcp_client *c, bool close_fd)
 {
 	struct server *s = c->srv;
 
-	log_conn(c, "close", why);
-	if (c->conn.ts) {
-		turn__conn_closed(&c->conn);
-		turn_server__flush(c->conn.ts);
-	}
-	if (c->ssl) {
-		SSL_shutdown(c->ssl); /* best effort close_notify; never waits */
-		SSL_free(c->ssl);
-	}
-	loop__del(s->loop, &c->w);
+	if (c->w.fd >= 0) /* -1: the fd now belongs to (and is watched by) someone else */
+		loop__del(s->loop, &c->w);
 	loop__timer_cancel(s->loop, &c->idle);
-	close(c->w.fd);
+	if (close_fd && c->w.fd >= 0)
+		close(c->w.fd);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -66,6 +61,20 @@ void tcp_client__close(struct tcp_client *c, const char *why)
 	buf__free(&c->rx);
 	buf__free(&c->tx);
 	free(c);
+}
+
+void tcp_client__close(struct tcp_client *c, const char *why)
+{
+	log_conn(c, "close", why);
+	if (c->conn.ts) {
+		turn__conn_closed(&c->conn);
+		turn_server__flush(c->conn.ts);
+	}
+	if (c->ssl) {
+		SSL_shutdown(c->ssl); /* best effort close_notify; never waits */
+		SSL_free(c->ssl);
+	}
+	release(c, true);
 }
 
 static void idle_expired(struct loop_timer *t)
@@ -209,7 +218,47 @@ static int on_stun(struct tcp_client *c, const uint8_t *p, size_t len)
 	return n ? queue_reply(c, out, (size_t)n) : 0;
 }
 
-/* Consume every complete frame in rx. Returns 0, or <0 to close. */
+/*
+ * ConnectionBind succeeded: the connection now carries a peer's raw bytes,
+ * spliced by the TURN core. Hand it the socket and what is buffered.
+ */
+static int become_data(struct tcp_client *c)
+{
+	log_conn(c, "data", NULL);
+	loop__del(c->srv->loop, &c->w); /* the data plane registers the fd itself */
+	turn__data_conn(&c->conn, c->w.fd, buf__begin(&c->rx), buf__len(&c->rx), buf__begin(&c->tx),
+			buf__len(&c->tx));
+	c->w.fd = -1;
+	release(c, false);
+	return GONE;
+}
+
+/* ConnectionBind for an allocation of another worker: move the connection there. */
+static int hand_off(struct tcp_client *c, const char **why)
+{
+	struct server *dst = turn_server__transport(c->conn.handoff);
+	struct mail *m = mail__new(buf__begin(&c->rx), buf__len(&c->rx));
+
+	if (!m) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	m->fd = c->w.fd;
+	m->ssl = c->ssl;
+	m->peer = c->peer;
+	m->local = c->local;
+	log_conn(c, "handoff", NULL);
+	loop__del(c->srv->loop, &c->w);
+	c->w.fd = -1; /* posted below: the other worker may register it at once */
+	release(c, false);
+	mailbox__post(dst->mbox, m);
+	return GONE;
+}
+
+/*
+ * Consume every complete frame in rx. Returns 0, <0 to close, or GONE when
+ * the connection was handed on (c is freed).
+ */
 static int process_rx(struct tcp_client *c, const char **why)
 {
 	for (;;) {
@@ -238,20 +287,45 @@ static int process_rx(struct tcp_client *c, const char **why)
 			err = on_stun(c, buf__begin(&c->rx), f.len);
 		else
 			turn__channel_data(&c->conn, buf__begin(&c->rx), f.len);
+		if (!err && c->conn.handoff)
+			return hand_off(c, why); /* with this frame: the owner re-reads it */
 		/* relayed datagrams point into rx: send them before it moves */
 		if (c->conn.ts)
 			turn_server__flush(c->conn.ts);
 		buf__consume(&c->rx, f.len);
+		c->conn.first = false;
 		if (err) {
 			*why = err == -EBADMSG ? "malformed STUN message" : "output queue full";
 			return err;
 		}
+		if (c->conn.bind)
+			return become_data(c);
 		if (buf__len(&c->tx))
 			return 0; /* backpressure: stop until the client reads */
 	}
 }
 
-/* Returns 0 to keep the connection, <0 to close it (why set). */
+/*
+ * How much to read. Until the first message is complete, exactly that
+ * message: if it is a ConnectionBind, what follows is the client's data and
+ * must stay in the socket for the data plane. TLS cannot be read so exactly;
+ * there the surplus is handed on from rx.
+ */
+static size_t read_want(struct tcp_client *c)
+{
+	size_t have = buf__len(&c->rx), room = buf__room(&c->rx);
+	struct stun_frame f;
+
+	if (!c->conn.first || c->ssl || !c->conn.ts)
+		return room;
+	if (have < STUN_HEADER_LEN)
+		return STUN_HEADER_LEN - have;
+	if (stun_frame__next(buf__begin(&c->rx), have, c->srv->opts.max_msg, &f) != STUN_FRAME_NEED)
+		return room;
+	return f.need - have < room ? f.need - have : room;
+}
+
+/* Returns 0 to keep the connection, <0 to close it (why set), GONE when handed on. */
 static int read_some(struct tcp_client *c, const char **why)
 {
 	size_t budget = READ_BUDGET;
@@ -264,7 +338,7 @@ static int read_some(struct tcp_client *c, const char **why)
 			*why = "out of memory";
 			return err;
 		}
-		n = conn_read(c, c->rx.data + c->rx.tail, buf__room(&c->rx));
+		n = conn_read(c, c->rx.data + c->rx.tail, read_want(c));
 		if (n == 0) {
 			*why = NULL;
 			return -ECONNRESET;
@@ -281,7 +355,7 @@ static int read_some(struct tcp_client *c, const char **why)
 			budget -= (size_t)n < budget ? (size_t)n : budget;
 		err = process_rx(c, why);
 		if (err)
-			return err;
+			return err; /* GONE too: c is no longer ours */
 	}
 	buf__shrink(&c->rx, RX_KEEP);
 	return 0;
@@ -299,11 +373,15 @@ static void client_io(struct loop_watch *w, uint32_t events)
 			why = strerror(-err);
 		else if (!buf__len(&c->tx))
 			err = process_rx(c, &why); /* frames left behind by backpressure */
+		if (err == GONE)
+			return;
 		if (!err && c->ssl)
 			events |= EPOLLIN; /* records OpenSSL buffered meanwhile */
 	}
 	if (!err && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
 		err = read_some(c, &why);
+	if (err == GONE)
+		return;
 	if (err)
 		tcp_client__close(c, why);
 	else
@@ -324,23 +402,26 @@ static int tls_attach(struct tcp_client *c, int fd)
 	return 0;
 }
 
-int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *peer,
-		      const struct sockaddr_storage *local, bool tls)
+/* Register a new connection object; on error fd and ssl are closed. */
+static struct tcp_client *client_new(struct server *s, int fd, const struct sockaddr_storage *peer,
+				     const struct sockaddr_storage *local, bool tls,
+				     struct ssl_st *ssl)
 {
 	struct tcp_client *c = calloc(1, sizeof(*c));
 	int one = 1, err;
 
 	if (!c) {
+		SSL_free(ssl);
 		close(fd);
-		return -ENOMEM;
+		return NULL;
 	}
 	c->srv = s;
-	if (tls && tls_attach(c, fd) < 0) {
+	c->ssl = ssl;
+	if (tls && !ssl && tls_attach(c, fd) < 0) {
 		close(fd);
 		free(c);
-		return -ENOMEM;
+		return NULL;
 	}
-	c->srv = s;
 	c->peer = *peer;
 	c->local = *local;
 	c->conn = (struct turn_conn){
@@ -350,6 +431,7 @@ int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *p
 		.local = *local,
 		.send = tcp_conn_send,
 		.fd = -1,
+		.first = true,
 	};
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	loop_watch__init(&c->w, fd, client_io, c);
@@ -359,7 +441,7 @@ int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *p
 		SSL_free(c->ssl);
 		close(fd);
 		free(c);
-		return err;
+		return NULL;
 	}
 	c->next = s->clients;
 	if (c->next)
@@ -367,6 +449,37 @@ int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *p
 	s->clients = c;
 	s->n_clients++;
 	touch(c);
+	return c;
+}
+
+int tcp_client__start(struct server *s, int fd, const struct sockaddr_storage *peer,
+		      const struct sockaddr_storage *local, bool tls)
+{
+	struct tcp_client *c = client_new(s, fd, peer, local, tls, NULL);
+
+	if (!c)
+		return -ENOMEM;
 	log_conn(c, "open", NULL);
 	return 0;
+}
+
+void tcp_client__adopt(struct server *s, struct mail *m)
+{
+	struct tcp_client *c = client_new(s, m->fd, &m->peer, &m->local, m->ssl != NULL, m->ssl);
+	const char *why = NULL;
+	int err;
+
+	m->fd = -1;
+	m->ssl = NULL;
+	if (c && buf__append(&c->rx, m->data, m->len, s->opts.max_msg + RX_CHUNK) < 0) {
+		tcp_client__close(c, "out of memory");
+		c = NULL;
+	}
+	mail__free(m);
+	if (!c)
+		return;
+	log_conn(c, "adopt", NULL);
+	err = process_rx(c, &why);
+	if (err < 0)
+		tcp_client__close(c, why);
 }

@@ -20,6 +20,10 @@ struct worker {
 	bool started;
 	unsigned id;
 	int stop_fd;
+	/* freed by workers__stop once every worker has stopped: another worker
+	 * may still post to this one's mailbox until then */
+	struct loop *loop;
+	struct server *server;
 	struct loop_watch stop_w;
 	struct workers *ws;
 };
@@ -73,8 +77,8 @@ static void *worker_main(void *arg)
 		if (err)
 			klog_err("worker %u: event loop failed: %d", wk->id, err);
 	}
-	server__free(s);
-	loop__free(l);
+	wk->loop = l;
+	wk->server = s;
 	return NULL;
 }
 
@@ -139,6 +143,10 @@ void workers__stop(struct workers *ws)
 			pthread_join(ws->w[i].thread, NULL);
 		if (ws->w[i].stop_fd > 0)
 			close(ws->w[i].stop_fd);
+	}
+	for (unsigned i = 0; i < ws->n; i++) {
+		server__free(ws->w[i].server);
+		loop__free(ws->w[i].loop);
 	}
 	pthread_mutex_destroy(&ws->lock);
 	pthread_cond_destroy(&ws->cond);

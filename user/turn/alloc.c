@@ -245,14 +245,15 @@ void turn_alloc__log(const struct turn_alloc *a, const char *event, const char *
 		net_addr_str((const struct sockaddr *)&a->relay[0].addr, r0, sizeof(r0));
 	if (a->n_relay > 1)
 		net_addr_str((const struct sockaddr *)&a->relay[1].addr, r1, sizeof(r1));
-	klog_info("turn %s user=%s transport=%s client=%s server=%s relay=%s relay6=%s "
+	klog_info("turn %s user=%s transport=%s relay_transport=%s client=%s server=%s relay=%s "
+		  "relay6=%s "
 		  "lifetime=%u up_bytes=%llu up_pkts=%llu down_bytes=%llu down_pkts=%llu "
 		  "dropped=%llu%s%s",
-		  event, a->user ? a->user : "-", kt_transport_name(a->conn->transport), client,
-		  local, r0, r1, a->lifetime_s, (unsigned long long)a->up_bytes,
-		  (unsigned long long)a->up_pkts, (unsigned long long)a->down_bytes,
-		  (unsigned long long)a->down_pkts, (unsigned long long)a->dropped,
-		  detail ? " reason=" : "", detail ? detail : "");
+		  event, a->user ? a->user : "-", kt_transport_name(a->conn->transport),
+		  a->tcp ? "tcp" : "udp", client, local, r0, r1, a->lifetime_s,
+		  (unsigned long long)a->up_bytes, (unsigned long long)a->up_pkts,
+		  (unsigned long long)a->down_bytes, (unsigned long long)a->down_pkts,
+		  (unsigned long long)a->dropped, detail ? " reason=" : "", detail ? detail : "");
 }
 
 void turn_alloc__free(struct turn_alloc *a, const char *why)
@@ -276,6 +277,8 @@ void turn_alloc__free(struct turn_alloc *a, const char *why)
 		turn_shared__quota_release(ts->sh, a->user);
 	}
 	loop__timer_cancel(ts->loop, &a->timer);
+	while (a->peers)
+		turn_peer__free(a->peers, why ? why : "allocation closed");
 	for (unsigned i = 0; i < a->n_relay; i++) {
 		loop__del(ts->loop, &a->relay[i].w);
 		close(a->relay[i].w.fd);

@@ -15,6 +15,7 @@
 
 /* What the request asks for, parsed and cross-checked. */
 struct alloc_ask {
+	bool tcp; /* RFC 6062 */
 	bool df;
 	bool even, reserve;
 	bool has_token;
@@ -24,7 +25,7 @@ struct alloc_ask {
 	uint32_t lifetime;
 };
 
-static const char *transport_check(struct turn_req *rq, int *code)
+static const char *transport_check(struct turn_req *rq, int *code, bool *tcp)
 {
 	struct stun_attr at;
 	uint8_t proto;
@@ -36,10 +37,13 @@ static const char *transport_check(struct turn_req *rq, int *code)
 	if (proto == STUN_TRANSPORT_TCP && rq->conn->transport == KT_TRANSPORT_UDP)
 		return "TCP allocation requested over UDP";
 	*code = 442;
-	if (proto == STUN_TRANSPORT_TCP)
-		return "TCP relay (RFC 6062) not enabled";
-	if (proto != STUN_TRANSPORT_UDP || !rq->ts->o->udp_relay)
+	if (proto == STUN_TRANSPORT_TCP && !rq->ts->o->tcp_relay)
+		return "TCP relay disabled (no-tcp-relay)";
+	if (proto == STUN_TRANSPORT_UDP && !rq->ts->o->udp_relay)
+		return "UDP relay disabled (no-udp-relay)";
+	if (proto != STUN_TRANSPORT_UDP && proto != STUN_TRANSPORT_TCP)
 		return "unsupported REQUESTED-TRANSPORT";
+	*tcp = proto == STUN_TRANSPORT_TCP;
 	*code = 0;
 	return NULL;
 }
@@ -76,6 +80,10 @@ static const char *family_check(struct turn_req *rq, struct alloc_ask *k)
 	k->family = fam == STUN_FAMILY_IPV6 ? AF_INET6 : AF_INET;
 	k->additional = aaf;
 	k->df = stun_msg__find(rq->m, STUN_ATTR_DONT_FRAGMENT, &at);
+	if (k->tcp && (k->df || k->even || k->has_token))
+		return "DONT-FRAGMENT, EVEN-PORT or RESERVATION-TOKEN on a TCP allocation";
+	if (k->tcp && aaf)
+		return "dual-stack TCP allocations are not supported";
 	return NULL;
 }
 
@@ -94,6 +102,11 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
+static int add_relay(struct turn_alloc *a, const struct sockaddr_storage *addr, bool df)
+{
+	return a->tcp ? turn_alloc__add_tcp_relay(a, addr) : turn_alloc__add_relay(a, addr, df);
+}
+
 /* Bind a relay on `ip` with a port from the pool (or `port` when nonzero). */
 static int open_relay(struct turn_alloc *a, const struct sockaddr_storage *ip, uint16_t port,
 		      bool df)
@@ -104,7 +117,7 @@ static int open_relay(struct turn_alloc *a, const struct sockaddr_storage *ip, u
 
 	if (port) {
 		set_port(&addr, port);
-		err = turn_alloc__add_relay(a, &addr, df);
+		err = add_relay(a, &addr, df);
 		if (err)
 			turn_shared__put_port(sh, port);
 		return err;
@@ -114,7 +127,7 @@ static int open_relay(struct turn_alloc *a, const struct sockaddr_storage *ip, u
 		if (err)
 			return err;
 		set_port(&addr, port);
-		err = turn_alloc__add_relay(a, &addr, df);
+		err = add_relay(a, &addr, df);
 		if (!err)
 			return 0;
 		turn_shared__put_port(sh, port);
@@ -189,7 +202,7 @@ ssize_t turn_req__allocate(struct turn_req *rq)
 		return success(rq, a, NULL, 0); /* retransmission (RFC 8656 §7.2) */
 	if (a)
 		return turn_req__error(rq, 437, "allocation exists for this 5-tuple");
-	why = transport_check(rq, &code);
+	why = transport_check(rq, &code, &k.tcp);
 	if (why)
 		return turn_req__error(rq, code, why);
 	why = family_check(rq, &k);
@@ -198,6 +211,8 @@ ssize_t turn_req__allocate(struct turn_req *rq)
 	if (turn_shared__quota_take(rq->ts->sh, user) < 0)
 		return turn_req__error(rq, 486, "allocation quota reached");
 	a = turn_alloc__new(rq->ts, rq->conn, rq->m->tid, user);
+	if (a)
+		a->tcp = k.tcp;
 	code = a ? make_relays(rq, a, &k, &add_err, &why) : 508;
 	if (!a)
 		why = "out of memory";

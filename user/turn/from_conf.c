@@ -138,11 +138,13 @@ int turn_shared__from_conf(struct turn_shared **out, const struct kturn_conf *c,
 		.max_lifetime = c->max_allocate_lifetime,
 		.perm_lifetime = c->permission_lifetime,
 		.chan_lifetime = c->channel_lifetime,
+		.connection_timeout_ms = c->connection_timeout * 1000,
 		.channel_max = c->rfc5766_channels ? STUN_CHANNEL_MAX_RFC5766 : STUN_CHANNEL_MAX,
 		.user_quota = c->user_quota,
 		.total_quota = c->total_quota,
 		.max_bps = c->max_bps,
 		.udp_relay = !c->no_udp_relay,
+		.tcp_relay = !c->no_tcp_relay,
 	};
 	struct auth_opts ao = {
 		.mode = c->auth,

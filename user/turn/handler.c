@@ -132,6 +132,8 @@ static ssize_t handle_request(const struct handler_opts *o, const struct msg_src
 	case TURN_REFRESH:
 	case TURN_CREATE_PERMISSION:
 	case TURN_CHANNEL_BIND:
+	case TURN_CONNECT:
+	case TURN_CONNECTION_BIND:
 		if (src->conn)
 			return turn__request(src->conn, req, out, cap);
 		__attribute__((fallthrough)); /* a STUN-only server */

@@ -6,6 +6,7 @@
  * Every error is answered with the RFC's code and logged with the reason.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -151,11 +152,15 @@ static ssize_t do_refresh(struct turn_req *rq)
 	return turn_req__end(rq, true);
 }
 
-/* XOR-PEER-ADDRESS checks shared by CreatePermission and ChannelBind. */
+/*
+ * XOR-PEER-ADDRESS checks shared by CreatePermission (ip_only: the port is
+ * ignored there, RFC 8656 §9.1, so port 0 is fine) and ChannelBind.
+ */
 static int check_peer(struct turn_req *rq, struct turn_alloc *a, const struct stun_attr *at,
-		      struct sockaddr_storage *peer, ssize_t *err)
+		      struct sockaddr_storage *peer, bool ip_only, ssize_t *err)
 {
 	char addr[NET_ADDRSTRLEN], why[96];
+	struct sockaddr_storage judged;
 	enum peer_verdict v;
 
 	if (stun_attr__xaddr(at, rq->m->tid, peer) < 0) {
@@ -166,7 +171,12 @@ static int check_peer(struct turn_req *rq, struct turn_alloc *a, const struct st
 		*err = turn_req__error(rq, 443, "peer family has no relayed address");
 		return -1;
 	}
-	v = peer_filter__check(turn_shared__filter(rq->ts->sh), (const struct sockaddr *)peer);
+	judged = *peer;
+	if (ip_only && judged.ss_family == AF_INET)
+		((struct sockaddr_in *)&judged)->sin_port = htons(9);
+	else if (ip_only)
+		((struct sockaddr_in6 *)&judged)->sin6_port = htons(9);
+	v = peer_filter__check(turn_shared__filter(rq->ts->sh), (const struct sockaddr *)&judged);
 	if (v != PEER_ALLOW) {
 		net_addr_str((const struct sockaddr *)peer, addr, sizeof(addr));
 		snprintf(why, sizeof(why), "peer %s denied: %s", addr, peer_verdict_str(v));
@@ -196,7 +206,7 @@ static ssize_t do_create_permission(struct turn_req *rq)
 			continue;
 		if (n == MAX_PEERS_PER_REQUEST)
 			return turn_req__error(rq, 508, "too many XOR-PEER-ADDRESS in one request");
-		if (check_peer(rq, a, &at, &peers[n++], &err) < 0)
+		if (check_peer(rq, a, &at, &peers[n++], true, &err) < 0)
 			return err;
 	}
 	if (!n)
@@ -224,7 +234,8 @@ static ssize_t do_channel_bind(struct turn_req *rq)
 
 	if (!a)
 		return err;
-
+	if (a->tcp)
+		return turn_req__error(rq, 400, "ChannelBind on a TCP allocation (RFC 6062 §5)");
 	if (!stun_msg__find(rq->m, STUN_ATTR_CHANNEL_NUMBER, &at) ||
 	    stun_attr__channel(&at, &ch) < 0)
 		return turn_req__error(rq, 400, "missing or malformed CHANNEL-NUMBER");
@@ -235,7 +246,7 @@ static ssize_t do_channel_bind(struct turn_req *rq)
 	}
 	if (!stun_msg__find(rq->m, STUN_ATTR_XOR_PEER_ADDRESS, &at))
 		return turn_req__error(rq, 400, "no XOR-PEER-ADDRESS");
-	if (check_peer(rq, a, &at, &peer, &err) < 0)
+	if (check_peer(rq, a, &at, &peer, false, &err) < 0)
 		return err;
 	rc = turn_perms__bind_channel(a->perms, ch, (const void *)&peer, loop__now_ms(rq->ts->loop),
 				      o->chan_lifetime, o->perm_lifetime);
@@ -248,6 +259,14 @@ static ssize_t do_channel_bind(struct turn_req *rq)
 	turn_alloc__rearm(a);
 	turn_req__start(rq, STUN_SUCCESS);
 	return turn_req__end(rq, true);
+}
+
+static ssize_t do_connect(struct turn_req *rq)
+{
+	ssize_t err = 0;
+	struct turn_alloc *a = own_alloc(rq, &err);
+
+	return a ? turn_req__connect(rq, a) : err;
 }
 
 ssize_t turn__request(struct turn_conn *conn, const struct stun_msg *m, uint8_t *out, size_t cap)
@@ -266,6 +285,10 @@ ssize_t turn__request(struct turn_conn *conn, const struct stun_msg *m, uint8_t 
 		return do_create_permission(&rq);
 	case TURN_CHANNEL_BIND:
 		return do_channel_bind(&rq);
+	case TURN_CONNECT:
+		return do_connect(&rq);
+	case TURN_CONNECTION_BIND:
+		return turn_req__connection_bind(&rq);
 	}
 	return turn_req__error(&rq, 400, "method not supported");
 }

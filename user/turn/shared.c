@@ -25,6 +25,13 @@ struct reservation {
 	uint64_t expires; /* CLOCK_MONOTONIC seconds */
 };
 
+/* CONNECTION-ID -> the worker whose allocation holds that peer connection. */
+struct conn_slot {
+	uint32_t id; /* 0: empty */
+	struct turn_server *owner;
+	void *ptr;
+};
+
 struct user_count {
 	char *name;
 	uint32_t n;
@@ -40,6 +47,8 @@ struct turn_shared {
 	size_t total;
 	struct reservation *resv;
 	size_t n_resv, cap_resv;
+	struct conn_slot *ids; /* open addressing, linear probing, tombstone-free */
+	size_t n_ids, cap_ids;
 };
 
 static uint64_t mono_s(void)
@@ -84,6 +93,7 @@ void turn_shared__free(struct turn_shared *sh)
 	if (!sh)
 		return;
 	tdestroy(sh->users, user_free);
+	free(sh->ids);
 	free(sh->resv);
 	port_pool__free(sh->ports);
 	auth__free(sh->auth);
@@ -265,6 +275,116 @@ void turn_shared__quota_release(struct turn_shared *sh, const char *user)
 	if (u && --u->n == 0) {
 		tdelete(u, &sh->users, user_cmp);
 		user_free(u);
+	}
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/* CONNECTION-IDs (RFC 6062): random, unique server-wide, found from any worker. */
+
+static size_t id_home(uint32_t id, size_t cap)
+{
+	return (size_t)((id * 0x9E3779B1u) & (cap - 1));
+}
+
+static int ids_grow(struct turn_shared *sh)
+{
+	size_t cap = sh->cap_ids ? sh->cap_ids * 2 : 64;
+	struct conn_slot *n = calloc(cap, sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	for (size_t i = 0; i < sh->cap_ids; i++) {
+		size_t k;
+
+		if (!sh->ids[i].id)
+			continue;
+		for (k = id_home(sh->ids[i].id, cap); n[k].id; k = (k + 1) & (cap - 1))
+			;
+		n[k] = sh->ids[i];
+	}
+	free(sh->ids);
+	sh->ids = n;
+	sh->cap_ids = cap;
+	return 0;
+}
+
+static struct conn_slot *id_find(struct turn_shared *sh, uint32_t id)
+{
+	if (!sh->cap_ids || !id)
+		return NULL;
+	for (size_t k = id_home(id, sh->cap_ids);; k = (k + 1) & (sh->cap_ids - 1)) {
+		if (sh->ids[k].id == id)
+			return &sh->ids[k];
+		if (!sh->ids[k].id)
+			return NULL;
+	}
+}
+
+int turn_shared__conn_add(struct turn_shared *sh, struct turn_server *owner, void *ptr,
+			  uint32_t *id)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&sh->mu);
+	if ((sh->n_ids + 1) * 2 > sh->cap_ids)
+		err = ids_grow(sh);
+	while (!err) {
+		if (RAND_bytes((unsigned char *)id, sizeof(*id)) != 1) {
+			err = -EIO;
+			break;
+		}
+		if (*id && !id_find(sh, *id))
+			break;
+	}
+	if (!err) {
+		size_t k = id_home(*id, sh->cap_ids);
+
+		while (sh->ids[k].id)
+			k = (k + 1) & (sh->cap_ids - 1);
+		sh->ids[k] = (struct conn_slot){*id, owner, ptr};
+		sh->n_ids++;
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return err;
+}
+
+struct turn_server *turn_shared__conn_owner(struct turn_shared *sh, uint32_t id, void **ptr)
+{
+	struct turn_server *owner = NULL;
+	struct conn_slot *s;
+
+	pthread_mutex_lock(&sh->mu);
+	s = id_find(sh, id);
+	if (s) {
+		owner = s->owner;
+		*ptr = s->ptr;
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return owner;
+}
+
+/* Remove with backward-shift deletion, so probing never needs tombstones. */
+void turn_shared__conn_del(struct turn_shared *sh, uint32_t id)
+{
+	struct conn_slot *s;
+	size_t i, j, mask;
+
+	pthread_mutex_lock(&sh->mu);
+	s = id_find(sh, id);
+	if (s) {
+		mask = sh->cap_ids - 1;
+		i = (size_t)(s - sh->ids);
+		for (j = (i + 1) & mask; sh->ids[j].id; j = (j + 1) & mask) {
+			size_t h = id_home(sh->ids[j].id, sh->cap_ids);
+
+			/* move j into the hole at i if its home is not in (i, j] */
+			if (((j - h) & mask) >= ((j - i) & mask)) {
+				sh->ids[i] = sh->ids[j];
+				i = j;
+			}
+		}
+		sh->ids[i].id = 0;
+		sh->n_ids--;
 	}
 	pthread_mutex_unlock(&sh->mu);
 }

@@ -28,6 +28,34 @@ struct turn_relay {
 	bool df; /* IP_PMTUDISC_DO set */
 };
 
+/* What an asynchronous response (Connect) needs to be built and signed later. */
+struct turn_sign {
+	uint8_t tid[STUN_TID_LEN];
+	uint8_t key[AUTH_MAX_KEY];
+	size_t key_len;
+	bool sha256, anonymous, fingerprint;
+};
+
+enum turn_peer_state {
+	TURN_PEER_CONNECTING, /* Connect: connect() in progress */
+	TURN_PEER_WAITING,    /* connected, waiting for ConnectionBind */
+	TURN_PEER_BOUND,      /* spliced with a client data connection */
+};
+
+/* A TCP connection with a peer on a TCP allocation's relayed address (RFC 6062). */
+struct turn_peer {
+	struct turn_alloc *a;
+	struct turn_peer *prev, *next;
+	uint32_t id; /* CONNECTION-ID */
+	int fd;
+	enum turn_peer_state state;
+	struct sockaddr_storage addr;
+	struct loop_watch w; /* CONNECTING: waits for EPOLLOUT */
+	struct loop_timer timer;
+	struct turn_sign connect; /* Connect: how to answer when it completes */
+	struct splice_pair *pair;
+};
+
 struct turn_alloc {
 	struct turn_server *ts;
 	struct turn_conn *conn;	   /* client side of the 5-tuple */
@@ -43,6 +71,9 @@ struct turn_alloc {
 	uint32_t lifetime_s;
 	struct loop_timer timer;
 	struct turn_rate rate_up, rate_down;
+	bool tcp;		 /* RFC 6062 allocation: relay[0] is a listening socket */
+	struct turn_peer *peers; /* TCP allocations */
+	unsigned n_peers;
 	uint64_t up_bytes, up_pkts, down_bytes, down_pkts, dropped;
 };
 
@@ -75,6 +106,7 @@ struct turn_server {
 	size_t n_allocs;
 	struct turn_txq txq;
 	struct turn_rx *rx;
+	void *transport;
 };
 
 struct turn_req {
@@ -110,6 +142,12 @@ void turn_shared__put_port(struct turn_shared *sh, uint16_t port);
 /* 0, or -EDQUOT when user-quota/total-quota is reached. user may be NULL. */
 int turn_shared__quota_take(struct turn_shared *sh, const char *user);
 void turn_shared__quota_release(struct turn_shared *sh, const char *user);
+/* A fresh random CONNECTION-ID for owner's ptr. 0, -ENOMEM or -EIO. */
+int turn_shared__conn_add(struct turn_shared *sh, struct turn_server *owner, void *ptr,
+			  uint32_t *id);
+/* The owner worker of id (and its ptr), or NULL when id is unknown. */
+struct turn_server *turn_shared__conn_owner(struct turn_shared *sh, uint32_t id, void **ptr);
+void turn_shared__conn_del(struct turn_shared *sh, uint32_t id);
 
 /* alloc.c: allocation table and lifecycle */
 struct turn_alloc *turn_alloc__find(struct turn_server *ts, const struct turn_conn *c);
@@ -127,6 +165,15 @@ void turn_alloc__free(struct turn_alloc *a, const char *why);
 /* Relayed address of the given family, NULL if this allocation has none. */
 struct turn_relay *turn_alloc__relay(struct turn_alloc *a, int family);
 void turn_alloc__log(const struct turn_alloc *a, const char *event, const char *detail);
+
+/* tcp_relay.c: RFC 6062 */
+int turn_alloc__add_tcp_relay(struct turn_alloc *a, const struct sockaddr_storage *addr);
+ssize_t turn_req__connect(struct turn_req *rq, struct turn_alloc *a);
+ssize_t turn_req__connection_bind(struct turn_req *rq);
+void turn_peer__free(struct turn_peer *pc, const char *why);
+/* "turn <event> user=.. connection_id=.. peer=.. <detail>" */
+void turn_peer__log(const struct turn_peer *pc, const char *event, const char *detail);
+void turn_sign__save(struct turn_sign *s, const struct turn_req *rq);
 
 /* relay.c: moving datagrams */
 void turn_relay__io(struct loop_watch *w, uint32_t events);

@@ -44,6 +44,16 @@ void turn_server__free(struct turn_server *ts)
 	free(ts);
 }
 
+void turn_server__set_transport(struct turn_server *ts, void *transport)
+{
+	ts->transport = transport;
+}
+
+void *turn_server__transport(const struct turn_server *ts)
+{
+	return ts->transport;
+}
+
 size_t turn_server__allocations(const struct turn_server *ts)
 {
 	return ts->n_allocs;

@@ -1,0 +1,371 @@
+# SPDX-License-Identifier: MIT
+"""RFC 6062 TCP relay against a real kturnd: the seed's flow and its error paths.
+
+The client side is written here from RFC 6062 with tests/lib/stunpy.py: a
+control connection that allocates a TCP relay, peers that connect to the
+relayed address (ConnectionAttempt) or are connected to (Connect), and data
+connections that bind with ConnectionBind and then carry raw bytes. Every
+byte is checked: content, order, and what each side sees at the end (EOF,
+reset).
+"""
+
+import hashlib
+import os
+import select
+import socket
+import struct
+import time
+
+import pytest
+
+import sockio
+import stunpy as S
+
+USER, PASSWORD, REALM = "bridge", "s3cret", "edge.test"
+KEY = S.long_term_key(USER, REALM, PASSWORD)
+CONNECTION_ID = 0x002A
+LO = "127.0.0.1"
+
+
+def start(kturnd_factory, workers=1, extra=()):
+    base = 21000 + (os.getpid() * 37 + int(time.monotonic() * 1000)) % 8000
+    argv = ["--realm", REALM, "--user", "%s:%s" % (USER, PASSWORD), "--allow-loopback-peers",
+            "--min-port", str(base), "--max-port", str(base + 99),
+            "--kturn-workers", str(workers)] + list(extra)
+    return kturnd_factory(extra=argv)
+
+
+def read_exact(sock, n, timeout=3.0):
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while len(buf) < n:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([sock], [], [], left)[0]:
+            raise TimeoutError("have %d of %d bytes: %r" % (len(buf), n, buf[:64]))
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("EOF after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return buf
+
+
+def read_stun(sock, timeout=3.0):
+    """Exactly one STUN message from a stream, nothing more (data may follow)."""
+    head = read_exact(sock, S.HEADER_LEN, timeout)
+    (length,) = struct.unpack_from("!H", head, 2)
+    return S.decode(head + read_exact(sock, length, timeout))
+
+
+def read_until_eof(sock, timeout=5.0):
+    """All bytes until EOF -> (bytes, "eof" | "reset")."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([sock], [], [], left)[0]:
+            raise TimeoutError("no EOF within %.1fs after %d bytes" % (timeout, len(buf)))
+        try:
+            chunk = sock.recv(1 << 20)
+        except ConnectionResetError:
+            return buf, "reset"
+        if not chunk:
+            return buf, "eof"
+        buf += chunk
+
+
+class Control:
+    """A bridge's control connection with a TCP allocation."""
+
+    def __init__(self, server, user=USER, password=PASSWORD):
+        self.server = server
+        self.sock = sockio.tcp_connect(server)
+        self.framer = sockio.TcpFramer(self.sock)
+        self.key = S.long_term_key(user, REALM, password)
+        r = self.request(S.ALLOCATE, [(S.REQUESTED_TRANSPORT, S.requested_transport(6))],
+                         auth=False)
+        assert r.error()[0] == 401, r
+        self.auth = [(S.USERNAME, user), (S.REALM, r.get(S.REALM)), (S.NONCE, r.get(S.NONCE))]
+
+    def request(self, method, attrs, auth=True):
+        tid = S.new_tid()
+        msg = S.encode(method, S.REQUEST, tid, list(attrs) + (self.auth if auth else []),
+                       integrity_key=self.key if auth else None)
+        self.sock.sendall(msg)
+        r = S.decode(self.framer.read_frame(), tid=tid, method=method)
+        if auth:
+            assert r.integrity_ok(self.key), "response not signed with our key: %r" % r
+        return r
+
+    def allocate(self, attrs=()):
+        r = self.request(S.ALLOCATE, [(S.REQUESTED_TRANSPORT, S.requested_transport(6))] +
+                         list(attrs))
+        if r.cls == S.SUCCESS:
+            self.relay = S.parse_xor_address(r.get(S.XOR_RELAYED_ADDRESS), r.tid)
+        return r
+
+    def permit(self, ip):
+        r = self.request(S.CREATE_PERMISSION, [(S.XOR_PEER_ADDRESS, S.xor_address(ip, 0, b""))])
+        assert r.cls == S.SUCCESS, r
+
+    def indication(self, timeout=3.0):
+        m = S.decode(self.framer.read_frame(timeout))
+        assert m.cls == S.INDICATION, m
+        return m
+
+
+def xor_peer(ip, port):
+    return (S.XOR_PEER_ADDRESS, S.xor_address(ip, port, b""))
+
+
+def bind(ctl, cid, behind=b""):
+    """A new data connection sending ConnectionBind (plus `behind` in the same write)."""
+    d = sockio.tcp_connect(ctl.server)
+    tid = S.new_tid()
+    d.sendall(S.encode(S.CONNECTION_BIND, S.REQUEST, tid,
+                       [(CONNECTION_ID, struct.pack("!I", cid))] + ctl.auth,
+                       integrity_key=ctl.key) + behind)
+    r = read_stun(d)
+    assert r.tid == tid and r.method == S.CONNECTION_BIND, r
+    return d, r
+
+
+def attempt(ctl, peer_sock):
+    """The ConnectionAttempt for peer_sock -> CONNECTION-ID, checked byte by byte."""
+    m = ctl.indication()
+    assert m.method == S.CONNECTION_ATTEMPT, m
+    value = m.get(CONNECTION_ID)
+    assert value is not None and len(value) == 4, m
+    assert S.parse_xor_address(m.get(S.XOR_PEER_ADDRESS), m.tid) == peer_sock.getsockname()
+    return struct.unpack("!I", value)[0]
+
+
+def seed_pair(k, behind=b"", early=b""):
+    """Control + allocation + permission + peer connect + bind -> (ctl, peer, data)."""
+    ctl = Control((LO, k.port))
+    assert ctl.allocate().cls == S.SUCCESS
+    ctl.permit(LO)
+    peer = sockio.tcp_connect(ctl.relay)
+    if early:
+        peer.sendall(early)
+    cid = attempt(ctl, peer)
+    data, r = bind(ctl, cid, behind)
+    assert r.cls == S.SUCCESS, r
+    assert r.integrity_ok(KEY)
+    return ctl, peer, data
+
+
+def test_allocate_tcp_relay_is_a_listening_socket(kturnd_factory):
+    k = start(kturnd_factory)
+    ctl = Control((LO, k.port))
+    r = ctl.allocate()
+    assert r.cls == S.SUCCESS, r
+    assert S.parse_xor_address(r.get(S.XOR_MAPPED_ADDRESS), r.tid) == ctl.sock.getsockname()
+    assert struct.unpack("!I", r.get(S.LIFETIME))[0] == 600
+    ip, port = ctl.relay
+    assert ip == LO
+    s = socket.create_connection(ctl.relay, timeout=2)  # accepted by the kernel backlog
+    s.close()
+
+
+def test_seed_flow_bytes_early_behind_and_both_ways(kturnd_factory):
+    k = start(kturnd_factory)
+    early = b"peer spoke first;" * 1000  # 17 kB before the bind: kept, delivered first
+    behind = b"bridge bytes right behind the ConnectionBind;"
+    ctl, peer, data = seed_pair(k, behind=behind, early=early)
+    assert read_exact(data, len(early)) == early
+    assert read_exact(peer, len(behind)) == behind
+    up = os.urandom(3 << 20)
+    down = os.urandom(2 << 20)
+    data.sendall(up[:1 << 20])
+    peer.sendall(down[:1 << 20])
+    assert read_exact(peer, 1 << 20, 10) == up[:1 << 20]
+    assert read_exact(data, 1 << 20, 10) == down[:1 << 20]
+    # then bulk, both directions at once, checked by hash
+    data.sendall(up[1 << 20:])
+    peer.sendall(down[1 << 20:])
+    assert hashlib.sha256(read_exact(peer, 2 << 20, 20)).digest() == \
+        hashlib.sha256(up[1 << 20:]).digest()
+    assert read_exact(data, 1 << 20, 20) == down[1 << 20:]
+
+
+def test_half_close_each_way_keeps_the_other_direction(kturnd_factory):
+    k = start(kturnd_factory)
+    ctl, peer, data = seed_pair(k)
+    peer.sendall(b"last words")
+    peer.shutdown(socket.SHUT_WR)
+    assert read_until_eof(data) == (b"last words", "eof")
+    data.sendall(b"reply after the peer's FIN")
+    assert read_exact(peer, 26) == b"reply after the peer's FIN"
+    data.shutdown(socket.SHUT_WR)
+    assert read_until_eof(peer) == (b"", "eof")
+
+
+def test_reset_by_peer_closes_the_data_connection(kturnd_factory):
+    k = start(kturnd_factory)
+    ctl, peer, data = seed_pair(k)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.close()
+    _, how = read_until_eof(data)
+    assert how == "reset"
+
+
+def test_connect_flow_and_446(kturnd_factory):
+    k = start(kturnd_factory)
+    ctl = Control((LO, k.port))
+    assert ctl.allocate().cls == S.SUCCESS
+    lsn = socket.socket()
+    lsn.bind((LO, 0))
+    lsn.listen()
+    r = ctl.request(S.CONNECT, [xor_peer(*lsn.getsockname())])
+    assert r.cls == S.SUCCESS, r
+    cid = struct.unpack("!I", r.get(CONNECTION_ID))[0]
+    lsn.settimeout(3)
+    peer, src = lsn.accept()
+    assert src == ctl.relay, "server must connect from the relayed address"
+    again = ctl.request(S.CONNECT, [xor_peer(*lsn.getsockname())])
+    assert again.error()[0] == 446, again
+    data, b = bind(ctl, cid, behind=b"hello")
+    assert b.cls == S.SUCCESS, b
+    assert read_exact(peer, 5) == b"hello"
+    peer.sendall(b"world")
+    assert read_exact(data, 5) == b"world"
+
+
+def test_connect_refused_is_447(kturnd_factory):
+    k = start(kturnd_factory)
+    ctl = Control((LO, k.port))
+    assert ctl.allocate().cls == S.SUCCESS
+    closed = socket.socket()
+    closed.bind((LO, 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nobody listens there: RST
+    r = ctl.request(S.CONNECT, [xor_peer(LO, port)])
+    assert r.error()[0] == 447, r
+    assert r.integrity_ok(KEY)
+
+
+def test_peer_without_permission_is_refused_silently(kturnd_factory):
+    k = start(kturnd_factory)
+    ctl = Control((LO, k.port))
+    assert ctl.allocate().cls == S.SUCCESS
+    peer = sockio.tcp_connect(ctl.relay)
+    assert sockio.wait_closed(peer, 3) in ("eof", "reset")
+    with pytest.raises(TimeoutError):
+        ctl.framer.read_frame(0.3)  # no ConnectionAttempt
+    assert "no permission" in k.log()
+
+
+def test_connection_bind_errors(kturnd_factory):
+    k = start(kturnd_factory)
+    ctl = Control((LO, k.port))
+    assert ctl.allocate().cls == S.SUCCESS
+    d, r = bind(ctl, 0x12345678)
+    assert r.error()[0] == 400 and r.integrity_ok(KEY), r  # unknown CONNECTION-ID
+    # not the first message on its connection
+    ctl.permit(LO)
+    peer = sockio.tcp_connect(ctl.relay)
+    cid = attempt(ctl, peer)
+    d2 = sockio.tcp_connect(ctl.server)
+    d2.sendall(S.binding_request())
+    assert read_stun(d2).cls == S.SUCCESS
+    d2.sendall(S.encode(S.CONNECTION_BIND, S.REQUEST, None,
+                        [(CONNECTION_ID, struct.pack("!I", cid))] + ctl.auth, integrity_key=KEY))
+    assert read_stun(d2).error()[0] == 400
+    # the id is still good for a proper bind
+    d3, r3 = bind(ctl, cid)
+    assert r3.cls == S.SUCCESS, r3
+    # and bound once only
+    d4, r4 = bind(ctl, cid)
+    assert r4.error()[0] == 400, r4
+
+
+def test_connection_bind_wrong_user_is_441(kturnd_factory):
+    k = start(kturnd_factory, extra=["--user", "other:pw"])
+    ctl = Control((LO, k.port))
+    assert ctl.allocate().cls == S.SUCCESS
+    ctl.permit(LO)
+    peer = sockio.tcp_connect(ctl.relay)
+    cid = attempt(ctl, peer)
+    other = Control((LO, k.port), user="other", password="pw")
+    d, r = bind(other, cid)
+    assert r.error()[0] == 441, r
+
+
+def test_unbound_connection_expires(kturnd_factory):
+    k = start(kturnd_factory, extra=["--kturn-connection-timeout", "1"])
+    ctl = Control((LO, k.port))
+    assert ctl.allocate().cls == S.SUCCESS
+    ctl.permit(LO)
+    peer = sockio.tcp_connect(ctl.relay)
+    cid = attempt(ctl, peer)
+    assert sockio.wait_closed(peer, 4) in ("eof", "reset")
+    d, r = bind(ctl, cid)
+    assert r.error()[0] == 400, r
+
+
+def test_tcp_allocation_rules(kturnd_factory):
+    k = start(kturnd_factory)
+    udp = sockio.udp_socket(LO)
+    tid = S.new_tid()
+    udp.sendto(S.encode(S.ALLOCATE, S.REQUEST, tid,
+                        [(S.REQUESTED_TRANSPORT, S.requested_transport(6))]), (LO, k.port))
+    r = S.decode(sockio.udp_recv(udp, (LO, k.port)))
+    assert r.error()[0] == 401  # auth comes first
+    ctl = Control((LO, k.port))
+    assert ctl.allocate([(S.EVEN_PORT, b"\x00\x00\x00\x00")]).error()[0] == 400
+    assert ctl.allocate([(S.DONT_FRAGMENT, b"")]).error()[0] == 400
+    assert ctl.allocate().cls == S.SUCCESS
+    r = ctl.request(S.CHANNEL_BIND, [(S.CHANNEL_NUMBER, b"\x40\x00\x00\x00"), xor_peer(LO, 9)])
+    assert r.error()[0] == 400, r
+
+
+def test_tcp_allocation_over_udp_is_400(kturnd_factory):
+    k = start(kturnd_factory)
+    udp = sockio.udp_socket(LO)
+    dest = (LO, k.port)
+    tid = S.new_tid()
+    udp.sendto(S.encode(S.ALLOCATE, S.REQUEST, tid,
+                        [(S.REQUESTED_TRANSPORT, S.requested_transport(6))]), dest)
+    r = S.decode(sockio.udp_recv(udp, dest))
+    auth = [(S.USERNAME, USER), (S.REALM, r.get(S.REALM)), (S.NONCE, r.get(S.NONCE))]
+    udp.sendto(S.encode(S.ALLOCATE, S.REQUEST, tid,
+                        [(S.REQUESTED_TRANSPORT, S.requested_transport(6))] + auth,
+                        integrity_key=KEY), dest)
+    r = S.decode(sockio.udp_recv(udp, dest))
+    assert r.error()[0] == 400, r
+
+
+def test_refresh_zero_closes_pairs(kturnd_factory):
+    k = start(kturnd_factory)
+    ctl, peer, data = seed_pair(k)
+    r = ctl.request(S.REFRESH, [(S.LIFETIME, S.u32(0))])
+    assert r.cls == S.SUCCESS
+    assert sockio.wait_closed(peer, 3) in ("eof", "reset")
+    assert sockio.wait_closed(data, 3) in ("eof", "reset")
+
+
+def test_control_connection_close_closes_pairs(kturnd_factory):
+    k = start(kturnd_factory)
+    ctl, peer, data = seed_pair(k)
+    ctl.sock.close()
+    assert sockio.wait_closed(peer, 3) in ("eof", "reset")
+    assert sockio.wait_closed(data, 3) in ("eof", "reset")
+
+
+def test_bind_reaches_the_allocation_from_any_worker(kturnd_factory):
+    """With 2 workers a data connection lands on the other worker half the time."""
+    k = start(kturnd_factory, workers=2, extra=["-V"])
+    ctl = Control((LO, k.port))
+    assert ctl.allocate().cls == S.SUCCESS
+    ctl.permit(LO)
+    for i in range(16):
+        peer = sockio.tcp_connect(ctl.relay)
+        cid = attempt(ctl, peer)
+        data, r = bind(ctl, cid, behind=b"ping %d" % i)
+        assert r.cls == S.SUCCESS, r
+        assert read_exact(peer, len(b"ping %d" % i)) == b"ping %d" % i
+        peer.sendall(b"pong")
+        assert read_exact(data, 4) == b"pong"
+        data.close()
+        peer.close()
+    assert "tcp handoff" in k.log(), "no bind crossed workers in 16 tries (p = 2^-16)"

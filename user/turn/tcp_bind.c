@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ConnectionBind (RFC 6062 §5.4): a new client connection claims a peer
+ * connection by CONNECTION-ID and from the byte after the success response
+ * carries that peer's raw stream. The pair is then handed to a data plane.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "kturn/log.h"
+#include "kturn/net.h"
+#include "kturn/splice_pair.h"
+#include "turn_int.h"
+
+ssize_t turn_req__connection_bind(struct turn_req *rq)
+{
+	struct turn_conn *conn = rq->conn;
+	struct turn_server *owner;
+	struct turn_peer *pc;
+	struct stun_attr at;
+	void *ptr = NULL;
+	uint32_t id;
+
+	if (conn->transport == KT_TRANSPORT_UDP)
+		return turn_req__error(rq, 400, "ConnectionBind over UDP");
+	if (conn->transport == KT_TRANSPORT_TLS)
+		return turn_req__error(rq, 400, "ConnectionBind over TLS is not supported yet");
+	if (!conn->first || conn->alloc)
+		return turn_req__error(rq, 400,
+				       "ConnectionBind is not the connection's first message");
+	if (!stun_msg__find(rq->m, STUN_ATTR_CONNECTION_ID, &at) || stun_attr__u32(&at, &id) < 0)
+		return turn_req__error(rq, 400, "missing or malformed CONNECTION-ID");
+	owner = turn_shared__conn_owner(rq->ts->sh, id, &ptr);
+	if (!owner)
+		return turn_req__error(rq, 400, "unknown or expired CONNECTION-ID");
+	if (owner != rq->ts) {
+		conn->handoff = owner; /* that worker answers, with the same bytes */
+		return 0;
+	}
+	pc = ptr;
+	if (!rq->auth.anonymous && (!pc->a->user || strcmp(pc->a->user, rq->auth.user)))
+		return turn_req__error(rq, 441, "credentials differ from the allocation's");
+	if (pc->state != TURN_PEER_WAITING)
+		return turn_req__error(rq, 400, "connection is not waiting for a bind");
+	conn->bind = pc;
+	turn_req__start(rq, STUN_SUCCESS);
+	return turn_req__end(rq, true);
+}
+
+static void pair_done(struct splice_pair *p, enum splice_end how, void *arg)
+{
+	struct turn_peer *pc = arg;
+	struct splice_pair_stats st;
+	char why[96];
+
+	splice_pair__stats(p, &st);
+	pc->a->up_bytes += st.bytes[0];
+	pc->a->down_bytes += st.bytes[1];
+	snprintf(why, sizeof(why), "%s up_bytes=%llu down_bytes=%llu",
+		 how == SPLICE_DONE ? "closed" : "reset", (unsigned long long)st.bytes[0],
+		 (unsigned long long)st.bytes[1]);
+	turn_peer__free(pc, why);
+}
+
+void turn__data_conn(struct turn_conn *conn, int fd, const uint8_t *to_peer, size_t to_peer_len,
+		     const uint8_t *to_client, size_t to_client_len)
+{
+	struct turn_peer *pc = conn->bind;
+	struct turn_server *ts = pc->a->ts;
+	const uint8_t *first[2] = {to_peer, to_client};
+	size_t first_len[2] = {to_peer_len, to_client_len};
+	int err, peer_fd = pc->fd;
+
+	conn->bind = NULL;
+	turn_shared__conn_del(ts->sh, pc->id);
+	loop__timer_cancel(ts->loop, &pc->timer);
+	pc->state = TURN_PEER_BOUND;
+	pc->fd = -1; /* the pair owns both sockets now */
+	err = splice_pair__new(&pc->pair, ts->loop, fd, peer_fd, first, first_len, pair_done, pc);
+	if (err) {
+		pc->pair = NULL;
+		turn_peer__free(pc, strerror(-err));
+		return;
+	}
+	turn_peer__log(pc, "bind", "plane=splice");
+}
