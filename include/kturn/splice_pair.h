@@ -12,7 +12,7 @@
  * Half-close: when one side's byte stream ends (FIN), the other side gets
  * shutdown(SHUT_WR) after every byte before the FIN was written; the other
  * direction keeps flowing. A reset or error on either side ends the pair
- * with SPLICE_RESET, and splice_pair__free then resets both connections.
+ * with PAIR_RESET, and splice_pair__free then resets both connections.
  */
 #ifndef KTURN_SPLICE_PAIR_H
 #define KTURN_SPLICE_PAIR_H
@@ -21,23 +21,16 @@
 #include <stdint.h>
 
 #include "kturn/loop.h"
+#include "kturn/pair.h"
 
 struct splice_pair;
 
-enum splice_end {
-	SPLICE_DONE = 0,  /* both directions ended with FIN, every byte delivered */
-	SPLICE_RESET = 1, /* an error or RST on either side */
-};
-
-struct splice_pair_stats {
-	uint64_t bytes[2]; /* [0] a -> b, [1] b -> a, delivered to the destination */
-};
 
 /*
  * Called once when the pair ends, from the pair's own event callback; the
  * callee usually frees the pair there (that is safe).
  */
-typedef void (*splice_pair_done_cb)(struct splice_pair *p, enum splice_end how, void *arg);
+typedef void (*splice_pair_done_cb)(struct splice_pair *p, enum pair_end how, void *arg);
 
 /*
  * Relay between fd_a and fd_b (connected, non-blocking TCP sockets; the
@@ -51,6 +44,6 @@ int splice_pair__new(struct splice_pair **out, struct loop *l, int fd_a, int fd_
 		     splice_pair_done_cb cb, void *arg);
 /* Close both sockets (reset if the pair did not end cleanly); NULL is a no-op. */
 void splice_pair__free(struct splice_pair *p);
-void splice_pair__stats(const struct splice_pair *p, struct splice_pair_stats *st);
+void splice_pair__stats(const struct splice_pair *p, struct pair_stats *st);
 
 #endif /* KTURN_SPLICE_PAIR_H */

@@ -484,3 +484,95 @@ def split_stream(buf):
             return frames, buf
         frames.append(buf[:n])
         buf = buf[n:]
+
+
+# --- TURN / long-term credential helpers (added for the TURN tests) ----------
+
+ADDRESS_ERROR_CODE = 0x8001
+ICMP = 0x8004
+
+PASSWORD_ALG_MD5 = 0x0001
+PASSWORD_ALG_SHA256 = 0x0002
+
+
+def long_term_key_sha256(username, realm, password):
+    """SHA-256(username ":" realm ":" password) (RFC 8489 §9.2.2, PASSWORD-ALGORITHM 2)."""
+    def b(x):
+        return x.encode("utf-8") if isinstance(x, str) else x
+
+    return hashlib.sha256(b(username) + b":" + b(realm) + b":" + b(password)).digest()
+
+
+def userhash(username, realm):
+    """USERHASH value: SHA-256(username ":" realm) (RFC 8489 §14.4)."""
+    def b(x):
+        return x.encode("utf-8") if isinstance(x, str) else x
+
+    return hashlib.sha256(b(username) + b":" + b(realm)).digest()
+
+
+def password_algorithm(alg, params=b""):
+    """PASSWORD-ALGORITHM value (RFC 8489 §14.12)."""
+    n = len(params)
+    return struct.pack("!HH", alg, n) + params + b"\x00" * (pad4(n) - n)
+
+
+def password_algorithms(algs):
+    """PASSWORD-ALGORITHMS value from [(alg, params)] or [alg] (RFC 8489 §14.11)."""
+    out = b""
+    for a in algs:
+        alg, params = (a, b"") if isinstance(a, int) else a
+        out += password_algorithm(alg, params)
+    return out
+
+
+def parse_password_algorithms(value):
+    """PASSWORD-ALGORITHMS value -> [(alg, params)]. Strict on lengths."""
+    out = []
+    off = 0
+    while off < len(value):
+        if off + 4 > len(value):
+            raise StunError("PASSWORD-ALGORITHMS truncated")
+        alg, plen = struct.unpack_from("!HH", value, off)
+        end = off + 4 + pad4(plen)
+        if end > len(value):
+            raise StunError("PASSWORD-ALGORITHMS parameters overrun")
+        out.append((alg, bytes(value[off + 4:off + 4 + plen])))
+        off = end
+    return out
+
+
+def channel_number(channel):
+    """CHANNEL-NUMBER value: number + RFFU (RFC 8656 §18.1)."""
+    return struct.pack("!HH", channel, 0)
+
+
+def parse_channel_number(value):
+    if len(value) != 4:
+        raise StunError("CHANNEL-NUMBER length %d" % len(value))
+    return struct.unpack("!H", value[:2])[0]
+
+
+def even_port(reserve=False):
+    """EVEN-PORT value: one byte, R bit is the top bit (RFC 8656 §18.8)."""
+    return b"\x80" if reserve else b"\x00"
+
+
+def address_family(family):
+    """REQUESTED-/ADDITIONAL-ADDRESS-FAMILY value (RFC 8656 §18.5, §18.10)."""
+    return struct.pack("!BBH", family, 0, 0)
+
+
+def parse_u32(value):
+    if len(value) != 4:
+        raise StunError("32-bit attribute length %d" % len(value))
+    return struct.unpack("!I", value)[0]
+
+
+def parse_address_error_code(value):
+    """ADDRESS-ERROR-CODE value -> (family, code, reason) (RFC 8656 §18.11)."""
+    if len(value) < 4:
+        raise StunError("ADDRESS-ERROR-CODE too short")
+    family, _, cls, num = struct.unpack_from("!BBBB", value)
+    cls &= 0x07
+    return family, cls * 100 + num, value[4:].decode("utf-8")

@@ -184,6 +184,7 @@ static const char *negotiate_alg(const struct stun_msg *m, enum stun_pwalg *alg)
 /* Step 6 with r->key set: the integrity attribute the request carries. */
 static int verify(const struct stun_msg *m, struct auth_result *r)
 {
+	struct stun_attr at;
 	int err;
 
 	if (m->mi256_off)
@@ -192,7 +193,13 @@ static int verify(const struct stun_msg *m, struct auth_result *r)
 		err = stun_msg__check_integrity(m, r->key, r->key_len);
 	if (err)
 		return fail(r, 401, "integrity check failed");
-	r->sha256 = m->mi256_off != 0;
+	/*
+	 * RFC 8489 §9.2.4: the response carries MESSAGE-INTEGRITY-SHA256 unless
+	 * the request had neither PASSWORD-ALGORITHMS nor PASSWORD-ALGORITHM
+	 * (an RFC 5389/5766 client, which only knows MESSAGE-INTEGRITY).
+	 */
+	r->sha256 = m->mi256_off || stun_msg__find(m, STUN_ATTR_PASSWORD_ALGORITHMS, &at) ||
+		    stun_msg__find(m, STUN_ATTR_PASSWORD_ALGORITHM, &at);
 	r->code = 0;
 	return 0;
 }

@@ -25,7 +25,12 @@ static const char hexdig[] = "0123456789abcdef";
 
 int nonce__init(struct auth *a)
 {
-	uint32_t feat = AUTH_FEAT_PASSWORD_ALGS | AUTH_FEAT_USER_ANONYMITY;
+	/*
+	 * USERHASH needs a name to hash: with TURN REST secrets the username is
+	 * made up per session, so anonymity is only offered for static users.
+	 */
+	uint32_t feat = AUTH_FEAT_PASSWORD_ALGS |
+			(a->mode == CONF_AUTH_LONG_TERM ? AUTH_FEAT_USER_ANONYMITY : 0);
 	uint8_t bits[3] = {(uint8_t)(feat >> 16), (uint8_t)(feat >> 8), (uint8_t)feat};
 
 	if (RAND_bytes(a->nonce_key, sizeof(a->nonce_key)) != 1)

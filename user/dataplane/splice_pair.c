@@ -134,7 +134,7 @@ static void end(struct splice_pair *p, bool clean)
 	p->clean = clean;
 	for (int i = 0; i < 2; i++)
 		loop__mod(p->loop, &p->side[i].w, 0);
-	p->cb(p, clean ? SPLICE_DONE : SPLICE_RESET, p->arg);
+	p->cb(p, clean ? PAIR_DONE : PAIR_RESET, p->arg);
 }
 
 static void side_io(struct loop_watch *w, uint32_t events)
@@ -242,7 +242,7 @@ void splice_pair__free(struct splice_pair *p)
 	free(p);
 }
 
-void splice_pair__stats(const struct splice_pair *p, struct splice_pair_stats *st)
+void splice_pair__stats(const struct splice_pair *p, struct pair_stats *st)
 {
 	st->bytes[0] = p->dir[0].bytes;
 	st->bytes[1] = p->dir[1].bytes;

@@ -119,8 +119,12 @@ static ssize_t handle_request(const struct handler_opts *o, const struct msg_src
 			      const struct stun_msg *req, uint8_t *out, size_t cap)
 {
 	uint16_t unknown[STUN_MAX_UNKNOWN];
-	size_t n = stun_msg__unknown_required(req, handler__known_attr, unknown, STUN_MAX_UNKNOWN);
+	size_t n;
 
+	/* TURN authenticates first, then checks attributes (RFC 8489 §6.3, §9.2.4) */
+	if (src->conn && req->method != STUN_BINDING)
+		return turn__request(src->conn, req, out, cap);
+	n = stun_msg__unknown_required(req, handler__known_attr, unknown, STUN_MAX_UNKNOWN);
 	if (n) {
 		log_drop(src, "unknown comprehension-required attribute (420)");
 		return reply_unknown(o, req, unknown, n, out, cap);
@@ -128,15 +132,6 @@ static ssize_t handle_request(const struct handler_opts *o, const struct msg_src
 	switch (req->method) {
 	case STUN_BINDING:
 		return handle_binding(o, src, req, out, cap);
-	case TURN_ALLOCATE:
-	case TURN_REFRESH:
-	case TURN_CREATE_PERMISSION:
-	case TURN_CHANNEL_BIND:
-	case TURN_CONNECT:
-	case TURN_CONNECTION_BIND:
-		if (src->conn)
-			return turn__request(src->conn, req, out, cap);
-		__attribute__((fallthrough)); /* a STUN-only server */
 	default:
 		log_drop(src, "unsupported method (400)");
 		return reply_error(o, req, 400, out, cap);
@@ -147,6 +142,7 @@ ssize_t handler__stun(const struct handler_opts *o, const struct msg_src *src, c
 		      size_t len, uint8_t *out, size_t cap)
 {
 	struct stun_msg m;
+	uint16_t unknown;
 	ssize_t n;
 
 	if (stun_msg__parse(&m, buf, len) < 0) {
@@ -163,9 +159,14 @@ ssize_t handler__stun(const struct handler_opts *o, const struct msg_src *src, c
 		break;
 	case STUN_INDICATION:
 		/* Binding indications are keepalives: no answer (RFC 8489 §6.3.2). */
+		n = 0;
+		if (stun_msg__unknown_required(&m, handler__known_attr, &unknown, 1)) {
+			log_drop(src,
+				 "indication with an unknown comprehension-required attribute");
+			break;
+		}
 		if (src->conn)
 			turn__indication(src->conn, &m);
-		n = 0;
 		break;
 	default:
 		log_drop(src, "response received by server");

@@ -273,9 +273,20 @@ ssize_t turn__request(struct turn_conn *conn, const struct stun_msg *m, uint8_t 
 {
 	struct turn_req rq = {.ts = conn->ts, .conn = conn, .m = m, .out = out, .cap = cap};
 
+	uint16_t unknown[STUN_MAX_UNKNOWN];
+	size_t n;
+
 	if (auth__check(turn_shared__auth(conn->ts->sh), m, (const void *)&conn->client,
 			(uint64_t)time(NULL), &rq.auth))
 		return reply_auth_error(&rq);
+	n = stun_msg__unknown_required(m, handler__known_attr, unknown, STUN_MAX_UNKNOWN);
+	if (n) {
+		log_reject(&rq, 420, "unknown comprehension-required attribute");
+		turn_req__start(&rq, STUN_ERROR);
+		stun_build__error(&rq.b, 420, NULL);
+		stun_build__unknown(&rq.b, unknown, n);
+		return turn_req__end(&rq, true);
+	}
 	switch (m->method) {
 	case TURN_ALLOCATE:
 		return turn_req__allocate(&rq);

@@ -47,17 +47,17 @@ ssize_t turn_req__connection_bind(struct turn_req *rq)
 	return turn_req__end(rq, true);
 }
 
-static void pair_done(struct splice_pair *p, enum splice_end how, void *arg)
+static void pair_done(struct splice_pair *p, enum pair_end how, void *arg)
 {
 	struct turn_peer *pc = arg;
-	struct splice_pair_stats st;
+	struct pair_stats st;
 	char why[96];
 
 	splice_pair__stats(p, &st);
 	pc->a->up_bytes += st.bytes[0];
 	pc->a->down_bytes += st.bytes[1];
 	snprintf(why, sizeof(why), "%s up_bytes=%llu down_bytes=%llu",
-		 how == SPLICE_DONE ? "closed" : "reset", (unsigned long long)st.bytes[0],
+		 how == PAIR_DONE ? "closed" : "reset", (unsigned long long)st.bytes[0],
 		 (unsigned long long)st.bytes[1]);
 	turn_peer__free(pc, why);
 }
