@@ -507,3 +507,29 @@ def test_deleted_allocation_stops_relaying(turn):
     c.send_channel_data(0x4000, b"after delete")
     c.send_indication(p.addr, b"after delete")
     assert p.silent(SILENCE) is None
+
+
+def test_max_bps_limits_each_allocation(turn):
+    """max-bps=2000: a burst of 20 x 500 bytes gets through only about one
+    second's worth (the token bucket holds 2000 bytes); the rest is dropped,
+    and the drops are counted in the allocation's log line."""
+    e = turn(extra=["--max-bps", "2000"])
+    c = e.client()
+    c.allocate()
+    p = e.peer(LO4)
+    c.create_permission(p.addr)
+    for i in range(20):
+        c.send_indication(p.addr, bytes([i]) * 500)
+    got = []
+    while True:
+        r = p.silent(SILENCE)
+        if r is None:
+            break
+        got.append(r[0])
+    total = sum(len(d) for d in got)
+    assert 500 <= total <= 2500, "relayed %d bytes of 10000 under a 2000 B/s limit" % total
+    # what did get through is whole and in order
+    assert [d[0] for d in got] == sorted(d[0] for d in got)
+    assert all(d == bytes([d[0]]) * 500 for d in got)
+    c.refresh(lifetime=0)
+    assert "dropped=%d reason=refresh with lifetime 0" % (20 - len(got)) in e.k.log()
