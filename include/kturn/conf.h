@@ -165,6 +165,7 @@ struct kturn_conf {
 
 	/* kturn-only */
 	enum conf_data_plane data_plane;
+	char *bpf_pin_dir;	     /* NULL: KTURN_PIN_DIR_DEFAULT */
 	uint32_t workers;	     /* 0 = one per online CPU */
 	bool rfc5766_channels;	     /* bind channels 0x5000-0x7FFF too */
 	uint32_t connection_timeout; /* s, 30: RFC 6062 Connect and unbound connection ids */

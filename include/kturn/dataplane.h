@@ -47,6 +47,12 @@ struct sockmap_opts {
 struct sockmap_pair {
 	__u32 alloc_id; /* in: owning allocation, stored in the link map */
 	__u32 pair_id;	/* in: CONNECTION-ID */
+	/*
+	 * in: side A was read up to an skb boundary: the caller read it to
+	 * EAGAIN (SIOCINQ 0) after its last partial read, so whatever is queued
+	 * now arrived later, in skbs of its own. Skips the -EBUSY refusal for A.
+	 */
+	bool a_at_boundary;
 	__u64 cookie_a; /* out: SO_COOKIE of fd_a (side A, the client's data connection) */
 	__u64 cookie_b; /* out: SO_COOKIE of fd_b (side B, the peer connection) */
 	/*

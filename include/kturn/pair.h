@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 enum pair_end {
-	PAIR_DONE = 0,  /* both directions ended with FIN, every byte delivered */
+	PAIR_DONE = 0,	/* both directions ended with FIN, every byte delivered */
 	PAIR_RESET = 1, /* an error or RST on either side */
 };
 

@@ -25,7 +25,6 @@
 
 struct splice_pair;
 
-
 /*
  * Called once when the pair ends, from the pair's own event callback; the
  * callee usually frees the pair there (that is safe).

@@ -36,6 +36,7 @@ struct turn_server;
 struct turn_alloc;
 struct auth;
 struct peer_filter;
+struct sockmap;
 
 struct turn_opts {
 	const char *software; /* SOFTWARE value, NULL for none */
@@ -51,9 +52,10 @@ struct turn_opts {
 	uint16_t channel_max;		/* STUN_CHANNEL_MAX, or _RFC5766 for old clients */
 	uint32_t user_quota;		/* concurrent allocations per user, 0 = no limit */
 	uint32_t total_quota;		/* concurrent allocations in all, 0 = no limit */
-	uint64_t max_bps; /* bytes/s relayed per allocation and direction, 0 = no limit */
-	bool udp_relay;	  /* REQUESTED-TRANSPORT 17 allowed */
-	bool tcp_relay;	  /* REQUESTED-TRANSPORT 6 allowed (RFC 6062, over TCP/TLS) */
+	uint64_t max_bps;	 /* bytes/s relayed per allocation and direction, 0 = no limit */
+	bool udp_relay;		 /* REQUESTED-TRANSPORT 17 allowed */
+	struct sockmap *sockmap; /* NULL: bridged pairs use splice() */
+	bool tcp_relay;		 /* REQUESTED-TRANSPORT 6 allowed (RFC 6062, over TCP/TLS) */
 };
 
 /* Takes ownership of auth and pf on success. 0 or -errno (-EINVAL: bad port range). */
@@ -66,7 +68,7 @@ void turn_shared__free(struct turn_shared *sh);
  * with the server's own addresses, limits. 0 or -errno (logged).
  */
 int turn_shared__from_conf(struct turn_shared **out, const struct kturn_conf *c,
-			   const char *software);
+			   const char *software, struct sockmap *sm);
 /* SIGHUP: credentials (users, static-auth-secret) from a re-read configuration. */
 int turn_shared__reload(struct turn_shared *sh, const struct kturn_conf *c);
 struct auth *turn_shared__auth(struct turn_shared *sh);
@@ -125,10 +127,12 @@ void turn__channel_data(struct turn_conn *conn, const uint8_t *buf, size_t len);
  * After a successful ConnectionBind (conn->bind set), the transport gives up
  * the connection: fd (now owned by the TURN core), bytes it already read
  * behind the request (to the peer first) and response bytes it could not
- * write yet (to the client first). It must not touch conn afterwards.
+ * write yet (to the client first). at_boundary: the transport read the
+ * socket to EAGAIN after the request, so what is queued now arrived later
+ * (the sockmap plane needs that). It must not touch conn afterwards.
  */
 void turn__data_conn(struct turn_conn *conn, int fd, const uint8_t *to_peer, size_t to_peer_len,
-		     const uint8_t *to_client, size_t to_client_len);
+		     const uint8_t *to_client, size_t to_client_len, bool at_boundary);
 /* A stream connection closed: its allocation goes with it (RFC 8656 §3.1). */
 void turn__conn_closed(struct turn_conn *conn);
 

@@ -27,12 +27,33 @@ CONNECTION_ID = 0x002A
 LO = "127.0.0.1"
 
 
-def start(kturnd_factory, workers=1, extra=()):
+PLANES = ["sockmap", "splice"]
+
+
+@pytest.fixture(params=PLANES)
+def plane(request):
+    """Every data-path test runs on both planes (kturn-data-plane)."""
+    return request.param
+
+
+def start(kturnd_factory, workers=1, extra=(), plane="splice"):
     base = 21000 + (os.getpid() * 37 + int(time.monotonic() * 1000)) % 8000
     argv = ["--realm", REALM, "--user", "%s:%s" % (USER, PASSWORD), "--allow-loopback-peers",
             "--min-port", str(base), "--max-port", str(base + 99),
-            "--kturn-workers", str(workers)] + list(extra)
+            "--kturn-workers", str(workers), "--kturn-data-plane", plane] + list(extra)
     return kturnd_factory(extra=argv)
+
+
+def assert_plane(k, plane, pairs=1):
+    """The log names the plane of every bind: the test ran where it says."""
+    deadline = time.monotonic() + 3
+    while True:  # the line is written just after the response is sent
+        binds = [l for l in k.log().splitlines() if " turn bind " in l]
+        if len(binds) >= pairs or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert len(binds) >= pairs, binds
+    assert all(l.endswith("plane=%s" % plane) for l in binds), binds
 
 
 def read_exact(sock, n, timeout=3.0):
@@ -167,13 +188,12 @@ def test_allocate_tcp_relay_is_a_listening_socket(kturnd_factory):
     s.close()
 
 
-def test_seed_flow_bytes_early_behind_and_both_ways(kturnd_factory):
-    k = start(kturnd_factory)
+def test_seed_flow_bytes_early_behind_and_both_ways(kturnd_factory, plane):
+    k = start(kturnd_factory, plane=plane)
     early = b"peer spoke first;" * 1000  # 17 kB before the bind: kept, delivered first
-    behind = b"bridge bytes right behind the ConnectionBind;"
-    ctl, peer, data = seed_pair(k, behind=behind, early=early)
+    ctl, peer, data = seed_pair(k, early=early)
+    assert_plane(k, plane)
     assert read_exact(data, len(early)) == early
-    assert read_exact(peer, len(behind)) == behind
     up = os.urandom(3 << 20)
     down = os.urandom(2 << 20)
     data.sendall(up[:1 << 20])
@@ -188,9 +208,10 @@ def test_seed_flow_bytes_early_behind_and_both_ways(kturnd_factory):
     assert read_exact(data, 1 << 20, 20) == down[1 << 20:]
 
 
-def test_half_close_each_way_keeps_the_other_direction(kturnd_factory):
-    k = start(kturnd_factory)
+def test_half_close_each_way_keeps_the_other_direction(kturnd_factory, plane):
+    k = start(kturnd_factory, plane=plane)
     ctl, peer, data = seed_pair(k)
+    assert_plane(k, plane)
     peer.sendall(b"last words")
     peer.shutdown(socket.SHUT_WR)
     assert read_until_eof(data) == (b"last words", "eof")
@@ -200,17 +221,18 @@ def test_half_close_each_way_keeps_the_other_direction(kturnd_factory):
     assert read_until_eof(peer) == (b"", "eof")
 
 
-def test_reset_by_peer_closes_the_data_connection(kturnd_factory):
-    k = start(kturnd_factory)
+def test_reset_by_peer_closes_the_data_connection(kturnd_factory, plane):
+    k = start(kturnd_factory, plane=plane)
     ctl, peer, data = seed_pair(k)
+    assert_plane(k, plane)
     peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     peer.close()
     _, how = read_until_eof(data)
     assert how == "reset"
 
 
-def test_connect_flow_and_446(kturnd_factory):
-    k = start(kturnd_factory)
+def test_connect_flow_and_446(kturnd_factory, plane):
+    k = start(kturnd_factory, plane=plane)
     ctl = Control((LO, k.port))
     assert ctl.allocate().cls == S.SUCCESS
     lsn = socket.socket()
@@ -224,8 +246,10 @@ def test_connect_flow_and_446(kturnd_factory):
     assert src == ctl.relay, "server must connect from the relayed address"
     again = ctl.request(S.CONNECT, [xor_peer(*lsn.getsockname())])
     assert again.error()[0] == 446, again
-    data, b = bind(ctl, cid, behind=b"hello")
+    data, b = bind(ctl, cid)
     assert b.cls == S.SUCCESS, b
+    assert_plane(k, plane)
+    data.sendall(b"hello")
     assert read_exact(peer, 5) == b"hello"
     peer.sendall(b"world")
     assert read_exact(data, 5) == b"world"
@@ -335,8 +359,8 @@ def test_tcp_allocation_over_udp_is_400(kturnd_factory):
     assert r.error()[0] == 400, r
 
 
-def test_refresh_zero_closes_pairs(kturnd_factory):
-    k = start(kturnd_factory)
+def test_refresh_zero_closes_pairs(kturnd_factory, plane):
+    k = start(kturnd_factory, plane=plane)
     ctl, peer, data = seed_pair(k)
     r = ctl.request(S.REFRESH, [(S.LIFETIME, S.u32(0))])
     assert r.cls == S.SUCCESS
@@ -344,28 +368,45 @@ def test_refresh_zero_closes_pairs(kturnd_factory):
     assert sockio.wait_closed(data, 3) in ("eof", "reset")
 
 
-def test_control_connection_close_closes_pairs(kturnd_factory):
-    k = start(kturnd_factory)
+def test_control_connection_close_closes_pairs(kturnd_factory, plane):
+    k = start(kturnd_factory, plane=plane)
     ctl, peer, data = seed_pair(k)
     ctl.sock.close()
     assert sockio.wait_closed(peer, 3) in ("eof", "reset")
     assert sockio.wait_closed(data, 3) in ("eof", "reset")
 
 
-def test_bind_reaches_the_allocation_from_any_worker(kturnd_factory):
+def test_bind_reaches_the_allocation_from_any_worker(kturnd_factory, plane):
     """With 2 workers a data connection lands on the other worker half the time."""
-    k = start(kturnd_factory, workers=2, extra=["-V"])
+    k = start(kturnd_factory, workers=2, extra=["-V"], plane=plane)
     ctl = Control((LO, k.port))
     assert ctl.allocate().cls == S.SUCCESS
     ctl.permit(LO)
     for i in range(16):
         peer = sockio.tcp_connect(ctl.relay)
         cid = attempt(ctl, peer)
-        data, r = bind(ctl, cid, behind=b"ping %d" % i)
+        data, r = bind(ctl, cid)
         assert r.cls == S.SUCCESS, r
+        data.sendall(b"ping %d" % i)
         assert read_exact(peer, len(b"ping %d" % i)) == b"ping %d" % i
         peer.sendall(b"pong")
         assert read_exact(data, 4) == b"pong"
         data.close()
         peer.close()
     assert "tcp handoff" in k.log(), "no bind crossed workers in 16 tries (p = 2^-16)"
+    assert_plane(k, plane, pairs=16)
+
+
+def test_bytes_behind_the_bind_are_data(kturnd_factory, plane):
+    """Bytes the bridge sends in the same segment as its ConnectionBind are the
+    first data bytes. On the sockmap plane the socket has been read into (the
+    request), so that pair is spliced with splice() instead, and says so."""
+    k = start(kturnd_factory, plane=plane)
+    behind = b"bridge bytes right behind the ConnectionBind;"
+    ctl, peer, data = seed_pair(k, behind=behind, early=b"early;")
+    assert read_exact(peer, len(behind)) == behind
+    assert read_exact(data, 6) == b"early;"
+    data.sendall(b"more")
+    assert read_exact(peer, 4) == b"more"
+    peer.sendall(b"back")
+    assert read_exact(data, 4) == b"back"

@@ -7,6 +7,7 @@ status; the pytest fixture asserts it is 0 and shows the log tail otherwise.
 """
 
 import atexit
+import itertools
 import os
 import signal
 import socket
@@ -102,6 +103,9 @@ def binding_ok(ip, port, ns=None, tcp=False, timeout=0.3):
         return False
 
 
+_instance = itertools.count()
+
+
 class Kturnd:
     """One kturnd process.
 
@@ -133,6 +137,9 @@ class Kturnd:
         else:
             conf = [("listening-ip", ip) for ip in self.ips] + [("listening-port", self.port)] + conf
         self.argv += ["--log-file", self.log_path, "--pidfile", self.pidfile]
+        # BPF pins of our own: never touch (or trip over) another kturnd's maps
+        self.pin_dir = "/sys/fs/bpf/kturn-test-%d-%d" % (os.getpid(), next(_instance))
+        self.argv += ["--kturn-bpf-pin-dir", self.pin_dir]
         if verbose:
             self.argv.append("--verbose")
         self.argv += list(extra)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kturn/conf.h"
+#include "kturn/dataplane.h"
 #include "kturn/log.h"
 #include "kturn/loop.h"
 #include "kturn/net.h"
@@ -26,7 +27,8 @@ struct daemon {
 	int argc; /* for re-reading the configuration on SIGHUP */
 	char **argv;
 	struct turn_shared *turn;
-	struct loop *loop; /* the main thread's: signals only */
+	struct sockmap *sm; /* NULL: splice() plane only */
+	struct loop *loop;  /* the main thread's: signals only */
 	struct workers *workers;
 	struct loop_watch sig;
 	int sigfd;
@@ -193,6 +195,39 @@ static int tls_setup(const struct kturn_conf *c, struct server_opts *so,
 	return err;
 }
 
+/*
+ * kturn-data-plane: auto tries the sockmap plane and falls back to splice()
+ * (said once, with the reason); sockmap insists; splice never loads BPF.
+ */
+static int open_data_plane(const struct kturn_conf *c, struct sockmap **sm)
+{
+	struct sockmap_opts o = {
+		.pin_dir = c->bpf_pin_dir,
+		.clean_incompatible = true,
+		.unpin_on_close = true,
+	};
+	int err;
+
+	*sm = NULL;
+	if (c->data_plane == CONF_DATA_PLANE_SPLICE) {
+		klog_info("data plane: splice (kturn-data-plane=splice)");
+		return 0;
+	}
+	err = sockmap__open(sm, &o);
+	if (!err) {
+		klog_info("data plane: sockmap, maps pinned in %s", sockmap__pin_dir(*sm));
+		return 0;
+	}
+	if (c->data_plane == CONF_DATA_PLANE_SOCKMAP) {
+		klog_err("kturn-data-plane=sockmap: cannot load the BPF data plane: %s",
+			 strerror(-err));
+		return err;
+	}
+	klog_warn("sockmap data plane unavailable (%s): bridged TCP pairs use splice()",
+		  strerror(-err));
+	return 0;
+}
+
 static int serve(const struct kturn_conf *c, struct daemon *d)
 {
 	struct sockaddr_storage *addrs = NULL, *tls_addrs = NULL;
@@ -206,7 +241,10 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 		.tcp_idle_ms = c->tcp_idle_timeout * 1000,
 		.tcp_tx_max = 256 * 1024,
 	};
-	int err = turn_shared__from_conf(&d->turn, c, so.handler.software);
+	int err = open_data_plane(c, &d->sm);
+
+	if (!err)
+		err = turn_shared__from_conf(&d->turn, c, so.handler.software, d->sm);
 
 	so.turn = d->turn;
 	if (!err)
@@ -233,6 +271,7 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 	}
 	workers__stop(d->workers); /* closes every allocation */
 	turn_shared__free(d->turn);
+	sockmap__close(d->sm); /* after the workers: no pair is left in the maps */
 	if (d->sigfd > 0)
 		close(d->sigfd);
 	loop__free(d->loop);

@@ -89,8 +89,8 @@ static void owned_free(struct kturn_conf *c)
 		&c->reported,
 	};
 	char *strs[] = {
-		c->config_file,	       c->realm, c->cert, c->pkey, c->log_file, c->pidfile,
-		c->prometheus_address,
+		c->config_file,	       c->realm,       c->cert, c->pkey, c->log_file, c->pidfile,
+		c->prometheus_address, c->bpf_pin_dir,
 	};
 
 	for (size_t i = 0; i < sizeof(strvs) / sizeof(strvs[0]); i++)

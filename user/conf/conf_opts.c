@@ -275,7 +275,10 @@ const struct conf_opt conf_opts[] = {
 	FLAG("kturn-rfc5766-channels", 0, rfc5766_channels,
 	     "also bind channel numbers 0x5000-0x7FFF (RFC 5766 clients, coturn's uclient)"),
 	UINT("kturn-connection-timeout", 0, connection_timeout, 1, 3600, "<s>",
-	     "RFC 6062: Connect timeout and life of an unbound CONNECTION-ID (30; lower for tests)"),
+	     "RFC 6062: Connect timeout and life of an unbound CONNECTION-ID (30; lower for "
+	     "tests)"),
+	STR("kturn-bpf-pin-dir", 0, bpf_pin_dir, NULL, "<dir>",
+	    "where the sockmap plane pins its maps (default /sys/fs/bpf/kturn)"),
 	UINT("kturn-workers", 0, workers, 0, 1024, "<n>", "worker threads, 0 = one per CPU"),
 	UINT("kturn-max-message-size", 0, max_message_size, 576, 65552, "<bytes>",
 	     "largest STUN message accepted on a stream"),

@@ -264,7 +264,7 @@ static int tcp_info(int fd, struct tcp_info *ti)
  * received - bytes queued; arrivals while we look only make that smaller,
  * so it is retried for a stable snapshot and never overestimated.
  */
-static int check_spliceable(int fd)
+static int check_spliceable(int fd, bool at_boundary)
 {
 	struct tcp_info t0, t1;
 	__s64 consumed = 0;
@@ -285,14 +285,14 @@ static int check_spliceable(int fd)
 		if (t1.tcpi_bytes_received == t0.tcpi_bytes_received)
 			break;
 	}
-	return consumed > 0 && inq > 0 ? -EBUSY : 0;
+	return consumed > 0 && inq > 0 && !at_boundary ? -EBUSY : 0;
 }
 
-static int prepare_sock(int fd, __u64 *cookie)
+static int prepare_sock(int fd, bool at_boundary, __u64 *cookie)
 {
 	int one = 1, err;
 
-	err = check_spliceable(fd);
+	err = check_spliceable(fd, at_boundary);
 	if (err)
 		return err;
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
@@ -337,9 +337,9 @@ int sockmap__add_pair(struct sockmap *sm, struct sockmap_pair *pair, int fd_a, i
 	int err;
 
 	pair->parked_a = pair->parked_b = false;
-	err = prepare_sock(fd_a, &pair->cookie_a);
+	err = prepare_sock(fd_a, pair->a_at_boundary, &pair->cookie_a);
 	if (!err)
-		err = prepare_sock(fd_b, &pair->cookie_b);
+		err = prepare_sock(fd_b, false, &pair->cookie_b);
 	if (err)
 		return err;
 
@@ -365,19 +365,24 @@ int sockmap__add_pair(struct sockmap *sm, struct sockmap_pair *pair, int fd_a, i
 	if (err)
 		goto err_del_cnt_a;
 
-	err = sock_insert(sm, pair->cookie_a, fd_a);
+	/*
+	 * B (the peer) first: the client has just been sent the ConnectionBind
+	 * response and is the side likely to send in the instant between the
+	 * two insertions, and a side can only park while its partner is out.
+	 */
+	err = sock_insert(sm, pair->cookie_b, fd_b);
 	if (err)
 		goto err_del_cnt_b;
-	err = sock_insert(sm, pair->cookie_b, fd_b);
+	err = sock_insert(sm, pair->cookie_a, fd_a);
 	if (err) {
-		/* A's removal would discard bytes it parked meanwhile. */
-		if (parked(sm, pair->cookie_a)) {
-			klog_err("sockmap: pair %u: side B could not enter the map (%s), side A "
+		/* B's removal would discard bytes it parked meanwhile. */
+		if (parked(sm, pair->cookie_b)) {
+			klog_err("sockmap: pair %u: side A could not enter the map (%s), side B "
 				 "parked bytes meanwhile: they are lost",
 				 pair->pair_id, strerror(-err));
 			err = -EIO;
 		}
-		goto err_del_sock_a;
+		goto err_del_sock_b;
 	}
 
 	err = kick(fd_a);
@@ -398,8 +403,8 @@ int sockmap__add_pair(struct sockmap *sm, struct sockmap_pair *pair, int fd_a, i
 			  pair->pair_id, pair->parked_a ? (pair->parked_b ? "A and B" : "A") : "B");
 	return 0;
 
-err_del_sock_a:
-	bpf_map_delete_elem(sm->sockhash_fd, &pair->cookie_a);
+err_del_sock_b:
+	bpf_map_delete_elem(sm->sockhash_fd, &pair->cookie_b);
 err_del_cnt_b:
 	bpf_map_delete_elem(sm->cnt_fd, &pair->cookie_b);
 err_del_cnt_a:

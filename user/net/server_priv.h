@@ -29,6 +29,7 @@ struct tcp_client {
 	struct buf rx;
 	struct buf tx;
 	struct ssl_st *ssl;    /* NULL for plain TCP */
+	bool drained;	       /* read to EAGAIN before a ConnectionBind response */
 	struct turn_conn conn; /* TURN view; conn.alloc: ChannelData is acceptable only then */
 	struct tcp_client *prev, *next;
 };

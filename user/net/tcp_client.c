@@ -201,6 +201,34 @@ static int tcp_conn_send(struct turn_conn *tc, const struct iovec *iov, int iovc
 	return 0;
 }
 
+#define BEHIND_MAX (256 * 1024) /* bytes read behind a ConnectionBind, at most */
+
+/*
+ * ConnectionBind succeeded and its response is not sent yet: anything
+ * queued now was sent without waiting for it, maybe in the request's own
+ * segment. Read it all (it is the first data for the peer), so the socket
+ * is at an skb boundary when a data plane takes it.
+ */
+static void drain_behind_bind(struct tcp_client *c)
+{
+	if (c->ssl)
+		return;
+	while (buf__len(&c->rx) < BEHIND_MAX) {
+		ssize_t n;
+
+		if (buf__reserve(&c->rx, RX_CHUNK, BEHIND_MAX + c->srv->opts.max_msg) < 0)
+			return;
+		n = recv(c->w.fd, c->rx.data + c->rx.tail, buf__room(&c->rx), MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN) {
+			c->drained = true;
+			return;
+		}
+		if (n <= 0)
+			return; /* EOF or error: the data plane finds out */
+		c->rx.tail += (size_t)n;
+	}
+}
+
 /* One complete STUN frame: 0 to go on, <0 to close the connection. */
 static int on_stun(struct tcp_client *c, const uint8_t *p, size_t len)
 {
@@ -215,6 +243,8 @@ static int on_stun(struct tcp_client *c, const uint8_t *p, size_t len)
 
 	if (n < 0)
 		return (int)n;
+	if (n && c->conn.bind)
+		drain_behind_bind(c);
 	return n ? queue_reply(c, out, (size_t)n) : 0;
 }
 
@@ -227,7 +257,7 @@ static int become_data(struct tcp_client *c)
 	log_conn(c, "data", NULL);
 	loop__del(c->srv->loop, &c->w); /* the data plane registers the fd itself */
 	turn__data_conn(&c->conn, c->w.fd, buf__begin(&c->rx), buf__len(&c->rx), buf__begin(&c->tx),
-			buf__len(&c->tx));
+			buf__len(&c->tx), c->drained);
 	c->w.fd = -1;
 	release(c, false);
 	return GONE;

@@ -142,6 +142,7 @@ struct turn_alloc *turn_alloc__new(struct turn_server *ts, struct turn_conn *c,
 	if (!a)
 		return NULL;
 	a->ts = ts;
+	a->id = turn_shared__alloc_id(ts->sh);
 	a->perms = turn_perms__create(TURN_PERMS_DEFAULT_MAX_PERMS, TURN_PERMS_DEFAULT_MAX_CHANS);
 	a->user = user ? strdup(user) : NULL;
 	if (!a->perms || (user && !a->user)) {
@@ -245,11 +246,11 @@ void turn_alloc__log(const struct turn_alloc *a, const char *event, const char *
 		net_addr_str((const struct sockaddr *)&a->relay[0].addr, r0, sizeof(r0));
 	if (a->n_relay > 1)
 		net_addr_str((const struct sockaddr *)&a->relay[1].addr, r1, sizeof(r1));
-	klog_info("turn %s user=%s transport=%s relay_transport=%s client=%s server=%s relay=%s "
-		  "relay6=%s "
+	klog_info("turn %s id=%u user=%s transport=%s relay_transport=%s client=%s server=%s "
+		  "relay=%s relay6=%s "
 		  "lifetime=%u up_bytes=%llu up_pkts=%llu down_bytes=%llu down_pkts=%llu "
 		  "dropped=%llu%s%s",
-		  event, a->user ? a->user : "-", kt_transport_name(a->conn->transport),
+		  event, a->id, a->user ? a->user : "-", kt_transport_name(a->conn->transport),
 		  a->tcp ? "tcp" : "udp", client, local, r0, r1, a->lifetime_s,
 		  (unsigned long long)a->up_bytes, (unsigned long long)a->up_pkts,
 		  (unsigned long long)a->down_bytes, (unsigned long long)a->down_pkts,

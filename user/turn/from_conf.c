@@ -127,7 +127,7 @@ static int filter_of(const struct kturn_conf *c, const struct turn_opts *o,
 }
 
 int turn_shared__from_conf(struct turn_shared **out, const struct kturn_conf *c,
-			   const char *software)
+			   const char *software, struct sockmap *sm)
 {
 	struct turn_opts o = {
 		.software = software,
@@ -144,6 +144,7 @@ int turn_shared__from_conf(struct turn_shared **out, const struct kturn_conf *c,
 		.total_quota = c->total_quota,
 		.max_bps = c->max_bps,
 		.udp_relay = !c->no_udp_relay,
+		.sockmap = sm,
 		.tcp_relay = !c->no_tcp_relay,
 	};
 	struct auth_opts ao = {

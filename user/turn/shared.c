@@ -47,6 +47,7 @@ struct turn_shared {
 	size_t total;
 	struct reservation *resv;
 	size_t n_resv, cap_resv;
+	uint32_t next_alloc_id;
 	struct conn_slot *ids; /* open addressing, linear probing, tombstone-free */
 	size_t n_ids, cap_ids;
 };
@@ -210,6 +211,18 @@ int turn_shared__redeem(struct turn_shared *sh, uint64_t token, uint16_t *port, 
 	}
 	pthread_mutex_unlock(&sh->mu);
 	return err;
+}
+
+uint32_t turn_shared__alloc_id(struct turn_shared *sh)
+{
+	uint32_t id;
+
+	pthread_mutex_lock(&sh->mu);
+	id = ++sh->next_alloc_id;
+	if (!id)
+		id = ++sh->next_alloc_id;
+	pthread_mutex_unlock(&sh->mu);
+	return id;
 }
 
 void turn_shared__put_port(struct turn_shared *sh, uint16_t port)

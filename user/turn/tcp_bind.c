@@ -5,10 +5,13 @@
  * carries that peer's raw stream. The pair is then handed to a data plane.
  */
 #include <errno.h>
+#include <sys/socket.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kturn/log.h"
 #include "kturn/net.h"
+#include "kturn/sockmap_pair.h"
 #include "kturn/splice_pair.h"
 #include "turn_int.h"
 
@@ -47,28 +50,83 @@ ssize_t turn_req__connection_bind(struct turn_req *rq)
 	return turn_req__end(rq, true);
 }
 
-static void pair_done(struct splice_pair *p, enum pair_end how, void *arg)
+/* A pair ended on either plane: account, log, forget. */
+static void pair_ended(struct turn_peer *pc, enum pair_end how, const struct pair_stats *st)
 {
-	struct turn_peer *pc = arg;
-	struct pair_stats st;
 	char why[96];
 
-	splice_pair__stats(p, &st);
-	pc->a->up_bytes += st.bytes[0];
-	pc->a->down_bytes += st.bytes[1];
+	pc->a->up_bytes += st->bytes[0];
+	pc->a->down_bytes += st->bytes[1];
 	snprintf(why, sizeof(why), "%s up_bytes=%llu down_bytes=%llu",
-		 how == PAIR_DONE ? "closed" : "reset", (unsigned long long)st.bytes[0],
-		 (unsigned long long)st.bytes[1]);
+		 how == PAIR_DONE ? "closed" : "reset", (unsigned long long)st->bytes[0],
+		 (unsigned long long)st->bytes[1]);
 	turn_peer__free(pc, why);
 }
 
+static void splice_done(struct splice_pair *p, enum pair_end how, void *arg)
+{
+	struct pair_stats st;
+
+	splice_pair__stats(p, &st);
+	pair_ended(arg, how, &st);
+}
+
+static void sockmap_done(struct sockmap_pair_rt *p, enum pair_end how, void *arg)
+{
+	struct pair_stats st;
+
+	sockmap_pair__stats(p, &st);
+	pair_ended(arg, how, &st);
+}
+
+/*
+ * The kernel plane when it is there and nothing must be written first;
+ * otherwise (no BPF, bytes already read behind the bind or not yet sent,
+ * a socket the sockhash refuses) splice(). 0 and the plane's name, or -errno.
+ */
+static int splice_in_kernel(struct turn_peer *pc, int fd, int peer_fd, const uint8_t *first[2],
+			    size_t first_len[2], bool at_boundary, const char **plane)
+{
+	struct turn_server *ts = pc->a->ts;
+	char why[64];
+	int err;
+
+	/* bytes for the peer first: written now, before BPF can redirect any */
+	while (ts->o->sockmap && at_boundary && first_len[0] && !first_len[1]) {
+		ssize_t n = send(peer_fd, first[0], first_len[0], MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n <= 0)
+			break; /* what is left goes through splice_pair */
+		first[0] += n;
+		first_len[0] -= (size_t)n;
+		pc->a->up_bytes += (uint64_t)n;
+	}
+	if (ts->o->sockmap && !first_len[0] && !first_len[1]) {
+		err = sockmap_pair__new(&pc->spair, ts->loop, ts->o->sockmap, fd, peer_fd,
+					pc->a->id, pc->id, at_boundary, sockmap_done, pc);
+		*plane = "sockmap";
+		if (!err)
+			return 0;
+		snprintf(why, sizeof(why), "reason=\"%s\"",
+			 err == -EBUSY	      ? "bytes read behind the bind"
+			 : err == -EOPNOTSUPP ? "socket not established"
+					      : strerror(-err));
+		turn_peer__log(pc, "sockmap-refused", why);
+	}
+	*plane = "splice";
+	return splice_pair__new(&pc->pair, ts->loop, fd, peer_fd, first, first_len, splice_done,
+				pc);
+}
+
 void turn__data_conn(struct turn_conn *conn, int fd, const uint8_t *to_peer, size_t to_peer_len,
-		     const uint8_t *to_client, size_t to_client_len)
+		     const uint8_t *to_client, size_t to_client_len, bool at_boundary)
 {
 	struct turn_peer *pc = conn->bind;
 	struct turn_server *ts = pc->a->ts;
 	const uint8_t *first[2] = {to_peer, to_client};
 	size_t first_len[2] = {to_peer_len, to_client_len};
+	const char *plane = "splice";
+	char detail[32];
 	int err, peer_fd = pc->fd;
 
 	conn->bind = NULL;
@@ -76,11 +134,13 @@ void turn__data_conn(struct turn_conn *conn, int fd, const uint8_t *to_peer, siz
 	loop__timer_cancel(ts->loop, &pc->timer);
 	pc->state = TURN_PEER_BOUND;
 	pc->fd = -1; /* the pair owns both sockets now */
-	err = splice_pair__new(&pc->pair, ts->loop, fd, peer_fd, first, first_len, pair_done, pc);
+	err = splice_in_kernel(pc, fd, peer_fd, first, first_len, at_boundary, &plane);
 	if (err) {
 		pc->pair = NULL;
+		pc->spair = NULL;
 		turn_peer__free(pc, strerror(-err));
 		return;
 	}
-	turn_peer__log(pc, "bind", "plane=splice");
+	snprintf(detail, sizeof(detail), "plane=%s", plane);
+	turn_peer__log(pc, "bind", detail);
 }

@@ -23,6 +23,7 @@
 #include "kturn/log.h"
 #include "kturn/net.h"
 #include "kturn/peer_filter.h"
+#include "kturn/sockmap_pair.h"
 #include "kturn/splice_pair.h"
 #include "kturn/turn_perms.h"
 #include "turn_int.h"
@@ -65,6 +66,7 @@ void turn_peer__free(struct turn_peer *pc, const char *why)
 	if (pc->fd >= 0)
 		close(pc->fd);
 	splice_pair__free(pc->pair);
+	sockmap_pair__free(pc->spair);
 	free(pc);
 }
 

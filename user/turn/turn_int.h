@@ -53,11 +53,13 @@ struct turn_peer {
 	struct loop_watch w; /* CONNECTING: waits for EPOLLOUT */
 	struct loop_timer timer;
 	struct turn_sign connect; /* Connect: how to answer when it completes */
-	struct splice_pair *pair;
+	struct splice_pair *pair;	 /* bound on the splice plane, or */
+	struct sockmap_pair_rt *spair; /* bound on the sockmap plane */
 };
 
 struct turn_alloc {
 	struct turn_server *ts;
+	uint32_t id; /* for the BPF link map and logs */
 	struct turn_conn *conn;	   /* client side of the 5-tuple */
 	struct turn_conn udp_conn; /* UDP clients: conn points here */
 	struct turn_alloc *hnext;  /* UDP 5-tuple hash chain */
@@ -148,6 +150,7 @@ int turn_shared__conn_add(struct turn_shared *sh, struct turn_server *owner, voi
 /* The owner worker of id (and its ptr), or NULL when id is unknown. */
 struct turn_server *turn_shared__conn_owner(struct turn_shared *sh, uint32_t id, void **ptr);
 void turn_shared__conn_del(struct turn_shared *sh, uint32_t id);
+uint32_t turn_shared__alloc_id(struct turn_shared *sh);
 
 /* alloc.c: allocation table and lifecycle */
 struct turn_alloc *turn_alloc__find(struct turn_server *ts, const struct turn_conn *c);

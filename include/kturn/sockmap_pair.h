@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sockmap data plane for one bridged pair, on a worker's event loop:
+ * both sockets enter the sockhash (struct sockmap) and the verdict program
+ * moves every byte in the kernel; this object only watches the pair's edges.
+ *
+ *  - FIN: the verdict does not forward a FIN. When one side's stream ends
+ *    (EPOLLRDHUP), its partner gets shutdown(SHUT_WR) once every byte
+ *    redirected to it has left its psock backlog (redirected bytes vs the
+ *    partner's tcpi_bytes_acked + SIOCOUTQ, polled), so a half-close never
+ *    truncates the stream; the other direction keeps flowing.
+ *  - Parked bytes (a redirect failed while the pair was being inserted):
+ *    that side's bytes are relayed by recv()/send() in userspace from then on.
+ *  - RST or a socket error on either side: both are removed and reset.
+ *  - Both FINs forwarded and both backlogs empty: removed from the maps
+ *    (final counters read) and closed.
+ *
+ * The fds belong to the pair once sockmap_pair__new succeeds.
+ */
+#ifndef KTURN_SOCKMAP_PAIR_H
+#define KTURN_SOCKMAP_PAIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kturn/dataplane.h"
+#include "kturn/loop.h"
+#include "kturn/pair.h"
+
+struct sockmap_pair_rt;
+
+typedef void (*sockmap_pair_done_cb)(struct sockmap_pair_rt *p, enum pair_end how, void *arg);
+
+/*
+ * Splice fd_a (client data connection) and fd_b (peer) through sm.
+ * 0, or -errno with the fds still the caller's: -EBUSY (userspace read
+ * part of a queue) and -EOPNOTSUPP (not ESTABLISHED) are the expected
+ * "use another plane for this pair".
+ */
+int sockmap_pair__new(struct sockmap_pair_rt **out, struct loop *l, struct sockmap *sm, int fd_a,
+		      int fd_b, uint32_t alloc_id, uint32_t pair_id, bool a_at_boundary,
+		      sockmap_pair_done_cb cb, void *arg);
+/* Remove from the maps, close both (reset unless the pair ended cleanly). NULL-safe. */
+void sockmap_pair__free(struct sockmap_pair_rt *p);
+/* Bytes delivered each way so far (redirected by BPF plus relayed by userspace). */
+void sockmap_pair__stats(struct sockmap_pair_rt *p, struct pair_stats *st);
+
+#endif /* KTURN_SOCKMAP_PAIR_H */
