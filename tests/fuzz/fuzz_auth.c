@@ -144,7 +144,9 @@ static size_t fresh_nonce(struct auth *a, char *out)
 	n = stun_build__finish(&b);
 	CHECK(n > 0 && stun_msg__parse(&m, buf, (size_t)n) == 0);
 	CHECK(stun_msg__find(&m, STUN_ATTR_NONCE, &at) && !stun_attr__string(&at, &s, &len));
-	CHECK(len < 128 && !memcmp(s, "obMatJos2wAAA", 13));
+	/* password algorithms, plus username anonymity where static users can be hashed */
+	CHECK(len < 128 && !memcmp(s, "obMatJos2", 9) &&
+	      (!memcmp(s + 9, "wAAA", 4) || !memcmp(s + 9, "gAAA", 4)));
 	memcpy(out, s, len);
 	return len;
 }
@@ -278,6 +280,7 @@ static void rebuilt(struct auth *a, bool rest, const struct stun_msg *m)
 	enum stun_pwalg alg;
 	bool alg_ok = expected_alg(m, &alg);
 	struct auth_result r;
+	struct stun_attr at;
 	struct stun_msg m2;
 	uint8_t key[32];
 	size_t key_len = user_key(m, rest, alg, key);
@@ -290,8 +293,12 @@ static void rebuilt(struct auth *a, bool rest, const struct stun_msg *m)
 		return;
 	want = predicted(&m2, alg_ok);
 	CHECK(code == want);
+	/* RFC 8489 §9.2.4: answer with MI-SHA256 unless the client is a legacy one */
 	if (code == 0)
-		CHECK(r.alg == alg && !strcmp(r.user, USER) && r.sha256 == !!m2.mi256_off);
+		CHECK(r.alg == alg && !strcmp(r.user, USER) &&
+		      r.sha256 == (m2.mi256_off ||
+				   stun_msg__find(&m2, STUN_ATTR_PASSWORD_ALGORITHMS, &at) ||
+				   stun_msg__find(&m2, STUN_ATTR_PASSWORD_ALGORITHM, &at)));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

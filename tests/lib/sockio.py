@@ -12,6 +12,18 @@ import stunpy as S
 DEFAULT_TIMEOUT = 2.0
 
 
+
+def readable(sock, timeout):
+    """True once sock has something to read (data, EOF or an error) within timeout.
+
+    poll(), not select(): select() fails on descriptors above 1023, which a
+    test holding a thousand connections reaches.
+    """
+    p = select.poll()
+    p.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(p.poll(max(0.0, timeout) * 1000))
+
+
 def family_of(ip):
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
 
@@ -44,7 +56,7 @@ def udp_recv(sock, dest, timeout=DEFAULT_TIMEOUT):
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("no UDP reply from %s within %.1fs" % (dest, timeout))
-        r, _, _ = select.select([sock], [], [], left)
+        r = readable(sock, left)
         if not r:
             continue
         data, src = sock.recvfrom(65535)
@@ -55,7 +67,7 @@ def udp_recv(sock, dest, timeout=DEFAULT_TIMEOUT):
 
 def udp_silence(sock, wait):
     """Return any datagram received within ``wait`` seconds, else None."""
-    r, _, _ = select.select([sock], [], [], wait)
+    r = readable(sock, wait)
     if r:
         return sock.recvfrom(65535)[0]
     return None
@@ -88,7 +100,7 @@ class TcpFramer:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("no complete TCP frame within %.1fs (have %r)" % (timeout, self.buf))
-            r, _, _ = select.select([self.sock], [], [], left)
+            r = readable(self.sock, left)
             if not r:
                 continue
             chunk = self.sock.recv(65536)
@@ -118,7 +130,7 @@ def wait_closed(sock, timeout=DEFAULT_TIMEOUT):
         left = deadline - time.monotonic()
         if left <= 0:
             return ("data", got) if got else None
-        r, _, _ = select.select([sock], [], [], left)
+        r = readable(sock, left)
         if not r:
             continue
         try:

@@ -200,7 +200,7 @@ class TurnClient:
                 raise TimeoutError("nothing from the server %s/%s within %.1fs (have %r)"
                                    % (self.server, self.transport, timeout, self.buf))
             if not self._pending_tls():
-                r, _, _ = select.select([self.sock], [], [], left)
+                r = sockio.readable(self.sock, left)
                 if not r:
                     continue
             if self.stream:
@@ -502,7 +502,7 @@ class Peer:
 
     def recv(self, timeout=DEFAULT_TIMEOUT):
         """-> (data, (ip, port)) of the next datagram (bounded)."""
-        r, _, _ = select.select([self.sock], [], [], timeout)
+        r = sockio.readable(self.sock, timeout)
         if not r:
             raise TimeoutError("peer %s: nothing within %.1fs" % (self.addr, timeout))
         data, src = self.sock.recvfrom(65535)
@@ -510,7 +510,7 @@ class Peer:
 
     def silent(self, wait=0.3):
         """None if nothing arrives within ``wait``, else (data, src)."""
-        r, _, _ = select.select([self.sock], [], [], wait)
+        r = sockio.readable(self.sock, wait)
         if r:
             data, src = self.sock.recvfrom(65535)
             return data, (src[0], src[1])

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -149,6 +150,21 @@ static void warn_inert_options(const struct kturn_conf *c)
 			klog_warn("option '%s' is accepted but not implemented yet by kturnd %s; "
 				  "it has no effect",
 				  inert[i].name, KTURN_VERSION);
+}
+
+/*
+ * Every relayed TCP pair holds two descriptors (four more on the splice
+ * plane, for its pipes): take the whole hard limit, as a server must.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur >= r.rlim_max)
+		return;
+	r.rlim_cur = r.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &r) == 0)
+		klog_info("file descriptor limit raised to %llu", (unsigned long long)r.rlim_cur);
 }
 
 static void log_startup(const struct kturn_conf *c)
@@ -317,6 +333,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_startup(&c);
+	raise_fd_limit();
 	err = serve(&c, &d);
 	if (err)
 		klog_err("kturnd: %s", strerror(-err));
