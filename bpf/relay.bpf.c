@@ -39,6 +39,14 @@ struct {
 	__type(value, struct kturn_sock_counters);
 } kturn_sock_cnt SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct kturn_sock_ctl);
+} kturn_sock_ctl SEC(".maps");
+
 /* Not used by the program: the loader writes and pins it (ABI check). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -47,17 +55,55 @@ struct {
 	__type(value, struct kturn_info);
 } kturn_info SEC(".maps");
 
+/*
+ * Bytes redirected to the partner that its TCP has not taken yet (bpf_abi.h,
+ * "Backpressure"); 0 when the partner cannot be seen.
+ */
+static __always_inline __u32 partner_backlog(struct kturn_sock_counters *cnt,
+					     const struct kturn_sock_ctl *ctl, __u64 partner)
+{
+	struct bpf_sock *psk = bpf_map_lookup_elem(&kturn_sockhash, &partner);
+	struct tcp_sock *tp;
+	__u32 seq, ahead;
+
+	if (!psk)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(psk);
+	seq = tp ? tp->write_seq : 0;
+	bpf_sk_release(psk);
+	if (!tp)
+		return 0;
+	if (!cnt->base_set) {
+		cnt->partner_base = seq;
+		cnt->base_set = 1;
+		return 0;
+	}
+	ahead = cnt->partner_base + (__u32)cnt->fwd_bytes + (__u32)(ctl ? ctl->user_sent : 0) - seq;
+	return (__s32)ahead > 0 ? ahead : 0;
+}
+
+/* Parked bytes userspace has not read, or a pause it has not resolved. */
+static __always_inline bool paused(const struct kturn_sock_counters *cnt,
+				   const struct kturn_sock_ctl *ctl)
+{
+	__u64 resume = ctl ? ctl->resume_seq : 0, read = ctl ? ctl->user_read : 0;
+
+	return cnt->pause_seq > resume || cnt->pass_bytes != read;
+}
+
 SEC("sk_skb")
 int kturn_verdict(struct __sk_buff *skb)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
 	struct kturn_sock_counters *cnt;
 	struct kturn_sock_link *link;
+	struct kturn_sock_ctl *ctl;
 	__u64 len = skb->len;
 	__u64 partner;
 
 	cnt = bpf_map_lookup_elem(&kturn_sock_cnt, &cookie);
 	link = bpf_map_lookup_elem(&kturn_link, &cookie);
+	ctl = bpf_map_lookup_elem(&kturn_sock_ctl, &cookie);
 	/*
 	 * Zero-length skb: a FIN. Redirecting it makes the partner's send fail
 	 * (EPIPE); passing it lets this socket see EOF and userspace decide
@@ -67,8 +113,14 @@ int kturn_verdict(struct __sk_buff *skb)
 	 */
 	if (len == 0 || !link || !cnt || cnt->redirect_fail)
 		goto pass;
-
 	partner = link->partner_cookie;
+	if (paused(cnt, ctl))
+		goto pass;
+	if (partner_backlog(cnt, ctl, partner) + len > KTURN_HIGH_WATER) {
+		cnt->pause_seq = (ctl ? ctl->resume_seq : 0) + 1;
+		__sync_fetch_and_add(&cnt->pauses, 1);
+		goto pass;
+	}
 	if (bpf_sk_redirect_hash(skb, &kturn_sockhash, &partner, 0) != SK_PASS) {
 		__sync_fetch_and_add(&cnt->redirect_fail, 1);
 		goto pass;
@@ -76,7 +128,6 @@ int kturn_verdict(struct __sk_buff *skb)
 	__sync_fetch_and_add(&cnt->fwd_bytes, len);
 	__sync_fetch_and_add(&cnt->fwd_packets, 1);
 	return SK_PASS;
-
 pass:
 	if (cnt) {
 		__sync_fetch_and_add(&cnt->pass_bytes, len);

@@ -106,6 +106,12 @@ int sockmap__remove_pair(struct sockmap *sm, const struct sockmap_pair *pair,
 /* Counters of a spliced socket by cookie; -ENOENT if it is not spliced. */
 int sockmap__read_counters(struct sockmap *sm, __u64 cookie, struct kturn_sock_counters *out);
 
+/*
+ * Userspace's side of backpressure for a spliced socket (bpf_abi.h,
+ * "Backpressure"): parked bytes read and relayed, pause resolved.
+ */
+int sockmap__set_ctl(struct sockmap *sm, __u64 cookie, const struct kturn_sock_ctl *ctl);
+
 /* SO_COOKIE of a socket. */
 int sockmap__sock_cookie(int fd, __u64 *cookie);
 

@@ -9,8 +9,18 @@
  *    redirected to it has left its psock backlog (redirected bytes vs the
  *    partner's tcpi_bytes_acked + SIOCOUTQ, polled), so a half-close never
  *    truncates the stream; the other direction keeps flowing.
- *  - Parked bytes (a redirect failed while the pair was being inserted):
- *    that side's bytes are relayed by recv()/send() in userspace from then on.
+ *  - Backpressure (bpf_abi.h): when the partner's redirect backlog reaches
+ *    KTURN_HIGH_WATER the verdict parks a side's bytes on it; this object
+ *    then relays them by recv()/send() at the partner's pace - only after
+ *    what was redirected before has left the partner's psock queue, so
+ *    nothing is reordered. A pause is final for that direction: resuming
+ *    the kernel path duplicated an skb in 1 of 12 64 MiB runs (a read can
+ *    fall through tcp_bpf_recvmsg to the TCP receive queue while a parked
+ *    skb waits in the psock's deferred queue; the verdict then forwards the
+ *    partly read skb whole), so until that is solved the direction stays in
+ *    userspace. A side whose redirect failed while the pair was being
+ *    inserted is relayed here the same way. Userspace reads a side only
+ *    while the verdict parks it, and never more than it parked.
  *  - RST or a socket error on either side: both are removed and reset.
  *  - Both FINs forwarded and both backlogs empty: removed from the maps
  *    (final counters read) and closed.

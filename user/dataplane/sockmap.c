@@ -38,26 +38,22 @@ struct sockmap {
 	int sockhash_fd;
 	int link_fd;
 	int cnt_fd;
+	int ctl_fd;
 };
 
 /* The maps in pinning order: kturn_info last (see bpffs.c). */
 static struct bpf_map **skel_maps(struct relay_bpf *skel, size_t i)
 {
 	struct bpf_map **maps[] = {
-		&skel->maps.kturn_sockhash,
-		&skel->maps.kturn_link,
-		&skel->maps.kturn_sock_cnt,
-		&skel->maps.kturn_info,
+		&skel->maps.kturn_sockhash, &skel->maps.kturn_link, &skel->maps.kturn_sock_cnt,
+		&skel->maps.kturn_sock_ctl, &skel->maps.kturn_info,
 	};
 
 	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
 }
 
 static const char *const pin_names[] = {
-	KTURN_MAP_SOCKHASH,
-	KTURN_MAP_LINK,
-	KTURN_MAP_SOCK_CNT,
-	KTURN_MAP_INFO,
+	KTURN_MAP_SOCKHASH, KTURN_MAP_LINK, KTURN_MAP_SOCK_CNT, KTURN_MAP_SOCK_CTL, KTURN_MAP_INFO,
 };
 #define N_MAPS (sizeof(pin_names) / sizeof(pin_names[0]))
 
@@ -174,6 +170,7 @@ int sockmap__open(struct sockmap **out, const struct sockmap_opts *opts)
 	sm->sockhash_fd = bpf_map__fd(sm->skel->maps.kturn_sockhash);
 	sm->link_fd = bpf_map__fd(sm->skel->maps.kturn_link);
 	sm->cnt_fd = bpf_map__fd(sm->skel->maps.kturn_sock_cnt);
+	sm->ctl_fd = bpf_map__fd(sm->skel->maps.kturn_sock_ctl);
 
 	/* Before any socket enters the map. libbpf 1.1 cannot attach "sk_skb" itself. */
 	prog_fd = bpf_program__fd(sm->skel->progs.kturn_verdict);
@@ -444,11 +441,17 @@ int sockmap__remove_pair(struct sockmap *sm, const struct sockmap_pair *pair,
 		err = err ? err : e;
 		e = delete_elem(sm->cnt_fd, cookies[i]);
 		err = err ? err : e;
+		bpf_map_delete_elem(sm->ctl_fd, cookies[i]); /* exists only after a pause */
 	}
 	if (err)
 		klog_warn("sockmap: pair %u: removal incomplete: %s", pair->pair_id,
 			  strerror(-err));
 	return err;
+}
+
+int sockmap__set_ctl(struct sockmap *sm, __u64 cookie, const struct kturn_sock_ctl *ctl)
+{
+	return bpf_map_update_elem(sm->ctl_fd, &cookie, ctl, BPF_ANY) ? -errno : 0;
 }
 
 int sockmap__read_counters(struct sockmap *sm, __u64 cookie, struct kturn_sock_counters *out)

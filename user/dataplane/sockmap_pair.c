@@ -16,18 +16,21 @@
 #include "kturn/sockmap_pair.h"
 
 #define DRAIN_POLL_MS 2
-#define PARK_BUF      (64 * 1024)
+#define PARK_BUF      (256 * 1024)
 
 struct pside {
 	struct loop_watch w;
 	struct sockmap_pair_rt *p;
 	int idx;
-	uint64_t base;	  /* bytes_acked + outq at insertion: sent before the splice */
-	uint64_t user_in; /* bytes userspace wrote into this socket (parked relay) */
-	bool eof;	  /* its receive stream ended */
-	bool shut;	  /* its partner got SHUT_WR */
-	bool parked;	  /* its received bytes are relayed by userspace */
-	uint8_t *buf;	  /* parked relay: bytes read, not yet written to the partner */
+	uint64_t base;	    /* bytes_acked + outq at insertion: sent before the splice */
+	uint64_t user_in;   /* bytes userspace wrote into this socket (parked relay) */
+	uint64_t user_read; /* parked bytes userspace read from this socket */
+	bool eof;	    /* its receive stream ended */
+	bool rdhup;	    /* a FIN arrived; eof once the verdict has seen every byte */
+	bool shut;	    /* its partner got SHUT_WR */
+	bool dirty;	    /* kturn_sock_ctl needs writing */
+	bool clear;	    /* the partner's redirect backlog was seen empty since the pause */
+	uint8_t *buf;	    /* parked bytes read, not yet written to the partner */
 	size_t len, off;
 };
 
@@ -88,32 +91,113 @@ static void end(struct sockmap_pair_rt *p, bool clean)
 	p->cb(p, clean ? PAIR_DONE : PAIR_RESET, p->arg);
 }
 
-/* Parked direction i: recv from side i, send to its partner. 0 or -errno. */
-static int relay_parked(struct sockmap_pair_rt *p, int i)
+/* Tell the verdict what userspace has read and relayed for side i (and resolved). */
+static int publish(struct sockmap_pair_rt *p, int i)
+{
+	struct pside *s = &p->side[i];
+	/*
+	 * Bytes read but not yet written to the partner are not "consumed":
+	 * while any are held here the verdict must keep parking, or a new
+	 * redirect would overtake them.
+	 */
+	struct kturn_sock_ctl ctl = {
+		.resume_seq = 0, /* a pause is final: see sockmap_pair.h */
+		.user_read = s->user_read - (s->len - s->off),
+		.user_sent = p->side[!i].user_in,
+	};
+
+	if (!s->dirty)
+		return 0;
+	s->dirty = false;
+	return sockmap__set_ctl(p->sm, cookie_of(p, i), &ctl);
+}
+
+/*
+ * Read what the verdict parked on side i, and never more: with its psock
+ * queue empty, a read falls through to the TCP receive queue, whose skbs the
+ * verdict has not seen yet - it would later forward a partly read one whole
+ * (duplicated bytes), or never count a fully read one. So the length is the
+ * parked bytes not yet read, from the counters. 0 at EOF, -1/errno EAGAIN
+ * when nothing is parked.
+ */
+static ssize_t recv_parked(struct sockmap_pair_rt *p, int i)
+{
+	struct pside *s = &p->side[i];
+	struct kturn_sock_counters c;
+	uint64_t avail;
+	ssize_t n;
+
+	if (sockmap__read_counters(p->sm, cookie_of(p, i), &c) < 0)
+		return -1;
+	avail = c.pass_bytes - s->user_read;
+	if (!avail) {
+		int q = 1;
+
+		/* the FIN: every byte before it verdicted (none queued) and read */
+		if (s->rdhup && ioctl(s->w.fd, SIOCINQ, &q) == 0 && q == 0)
+			return 0;
+		errno = EAGAIN;
+		return -1;
+	}
+	n = recv(s->w.fd, s->buf, avail < PARK_BUF ? (size_t)avail : PARK_BUF, MSG_DONTWAIT);
+	return n;
+}
+
+/*
+ * Bytes parked on side i (paused, or a redirect failed): recv them, send
+ * them to the partner at its pace. Also where side i's EOF is seen: the
+ * verdict never forwards a FIN, it parks it. 0 or -errno.
+ */
+static int relay_parked(struct sockmap_pair_rt *p, int i, bool *waiting)
 {
 	struct pside *s = &p->side[i], *d = &p->side[!i];
 
 	for (;;) {
+		/*
+		 * Bytes redirected before the pause may still wait in the partner's
+		 * psock queue: parked bytes go after them, never before.
+		 */
+		if (s->off < s->len && !s->clear) {
+			uint64_t left;
+			int err = backlog(p, !i, &left);
+
+			if (err)
+				return err;
+			if (left) {
+				*waiting = true;
+				return publish(p, i);
+			}
+			s->clear = true;
+		}
 		while (s->off < s->len) {
 			ssize_t n = send(d->w.fd, s->buf + s->off, s->len - s->off,
 					 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 			if (n < 0)
-				return errno == EAGAIN ? 0 : -errno;
+				return errno == EAGAIN ? publish(p, i) : -errno;
 			s->off += (size_t)n;
 			d->user_in += (uint64_t)n;
+			s->dirty = true;
 		}
 		s->len = s->off = 0;
-		if (s->eof)
-			return 0;
-		ssize_t n = recv(s->w.fd, s->buf, PARK_BUF, MSG_DONTWAIT);
+		/* everything read is delivered: the verdict's backlog sum needs user_sent */
+		int err = publish(p, i);
 
-		if (n == 0)
+		if (err || s->eof)
+			return err;
+		ssize_t n = recv_parked(p, i);
+
+		if (n == 0) {
 			s->eof = true;
-		else if (n < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		else
+		} else if (n < 0 && errno == EAGAIN) {
+			return 0;
+		} else if (n < 0) {
+			return -errno;
+		} else {
 			s->len = (size_t)n;
+			s->user_read += (uint64_t)n;
+			s->dirty = true;
+		}
 	}
 }
 
@@ -129,7 +213,7 @@ static int forward_fins(struct sockmap_pair_rt *p, bool *waiting)
 		uint64_t left;
 		int err;
 
-		if (!s->eof || s->shut || (s->parked && s->off < s->len))
+		if (!s->eof || s->shut || s->off < s->len)
 			continue;
 		err = backlog(p, !i, &left);
 		if (err)
@@ -145,10 +229,10 @@ static int forward_fins(struct sockmap_pair_rt *p, bool *waiting)
 	return 0;
 }
 
-static void update(struct sockmap_pair_rt *p)
+static void update(struct sockmap_pair_rt *p, bool waiting)
 {
-	bool waiting = false;
-	int err = forward_fins(p, &waiting);
+	bool fin_wait = false;
+	int err = forward_fins(p, &fin_wait);
 
 	if (err) {
 		end(p, false);
@@ -162,54 +246,101 @@ static void update(struct sockmap_pair_rt *p)
 		struct pside *s = &p->side[i];
 		uint32_t ev = 0;
 
-		if (!s->eof)
-			ev |= s->parked ? EPOLLIN : EPOLLRDHUP;
-		if (p->side[!i].parked && p->side[!i].off < p->side[!i].len)
+		/* readable: bytes parked (paused) or the FIN; the rest never reaches us */
+		if (!s->eof && s->off == s->len)
+			ev |= EPOLLIN | (s->rdhup ? 0 : EPOLLRDHUP);
+		if (p->side[!i].off < p->side[!i].len)
 			ev |= EPOLLOUT;
 		loop__mod(p->loop, &s->w, ev);
 	}
-	if (waiting)
+	if (waiting || fin_wait)
 		loop__timer_arm(p->loop, &p->drain, DRAIN_POLL_MS);
+}
+
+/* Unread bytes in the socket's receive queue (the verdict has not run on them). */
+static int inq(int fd, int *n)
+{
+	return ioctl(fd, SIOCINQ, n) < 0 ? -errno : 0;
+}
+
+/*
+ * Side i after an event (ev) or a poll tick. Userspace reads a spliced
+ * socket only while the verdict parks its bytes - as the verdict decides
+ * it (bpf_abi.h): reading otherwise could take bytes out of order. A FIN is
+ * its stream's end once the verdict has taken every byte before it.
+ */
+static int service(struct sockmap_pair_rt *p, int i, uint32_t ev, bool *waiting)
+{
+	struct pside *s = &p->side[i];
+	struct kturn_sock_counters c;
+	int n = 0, err;
+
+	if (s->eof)
+		return relay_parked(p, i, waiting); /* flush what is buffered */
+	if (ev & (EPOLLRDHUP | EPOLLHUP))
+		s->rdhup = true;
+	err = sockmap__read_counters(p->sm, cookie_of(p, i), &c);
+	if (err)
+		return err;
+	if (c.redirect_fail || c.pause_seq || c.pass_bytes != s->user_read || s->off < s->len)
+		return relay_parked(p, i, waiting);
+	if (!s->rdhup)
+		return 0;
+	err = inq(s->w.fd, &n);
+	if (err)
+		return err;
+	if (n)
+		*waiting = true;
+	else
+		s->eof = true;
+	return 0;
+}
+
+/* Both sides; ev belongs to side `who` (-1: a poll tick). 0 or -errno. */
+static int service_both(struct sockmap_pair_rt *p, int who, uint32_t ev, bool *waiting)
+{
+	for (int i = 0; i < 2; i++) {
+		int err = service(p, i, i == who ? ev : 0, waiting);
+
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 static void drain_tick(struct loop_timer *t)
 {
-	update(t->arg);
+	struct sockmap_pair_rt *p = t->arg;
+	bool waiting = false;
+
+	if (service_both(p, -1, 0, &waiting) < 0)
+		end(p, false);
+	else
+		update(p, waiting);
 }
 
 static void side_io(struct loop_watch *w, uint32_t events)
 {
 	struct pside *s = w->arg;
 	struct sockmap_pair_rt *p = s->p;
+	bool waiting = false;
 
 	if (p->ended)
 		return;
-	if (events & EPOLLERR) {
+	if ((events & EPOLLERR) || service_both(p, s->idx, events, &waiting) < 0) {
 		end(p, false);
 		return;
 	}
-	for (int i = 0; i < 2; i++) {
-		if (p->side[i].parked && relay_parked(p, i) < 0) {
-			end(p, false);
-			return;
-		}
-	}
-	/* A spliced socket reads as EAGAIN; RDHUP/HUP tell that its stream ended. */
-	if (!s->parked && (events & (EPOLLRDHUP | EPOLLHUP)))
-		s->eof = true;
-	update(p);
+	update(p, waiting);
 }
 
-static int side_init(struct sockmap_pair_rt *p, int i, int fd, bool parked)
+static int side_init(struct sockmap_pair_rt *p, int i, int fd)
 {
 	struct pside *s = &p->side[i];
 
 	s->p = p;
 	s->idx = i;
-	s->parked = parked;
 	loop_watch__init(&s->w, fd, side_io, s);
-	if (parked && !(s->buf = malloc(PARK_BUF)))
-		return -ENOMEM;
 	return sent_total(fd, &s->base);
 }
 
@@ -231,9 +362,9 @@ int sockmap_pair__new(struct sockmap_pair_rt **out, struct loop *l, struct sockm
 	p->pair.a_at_boundary = a_at_boundary;
 	loop_timer__init(&p->drain, drain_tick, p);
 	/* bases first: bytes sent before the splice are not the backlog's */
-	err = side_init(p, 0, fd_a, false);
+	err = side_init(p, 0, fd_a);
 	if (!err)
-		err = side_init(p, 1, fd_b, false);
+		err = side_init(p, 1, fd_b);
 	if (!err)
 		err = sockmap__add_pair(sm, &p->pair, fd_a, fd_b);
 	if (err) {
@@ -241,13 +372,10 @@ int sockmap_pair__new(struct sockmap_pair_rt **out, struct loop *l, struct sockm
 		return err; /* fds stay the caller's */
 	}
 	p->in_map = true;
-	for (int i = 0; i < 2 && !err; i++) {
-		bool parked = i ? p->pair.parked_b : p->pair.parked_a;
-
-		if (parked && !(p->side[i].buf = malloc(PARK_BUF)))
+	/* a parking buffer each, lazily filled: a pause can come at any time */
+	for (int i = 0; i < 2 && !err; i++)
+		if (!(p->side[i].buf = malloc(PARK_BUF)))
 			err = -ENOMEM;
-		p->side[i].parked = parked;
-	}
 	for (int i = 0; i < 2 && !err; i++)
 		err = loop__add(l, &p->side[i].w, EPOLLRDHUP | EPOLLIN);
 	if (err) {
@@ -260,7 +388,7 @@ int sockmap_pair__new(struct sockmap_pair_rt **out, struct loop *l, struct sockm
 		return err; /* fds stay the caller's */
 	}
 	*out = p;
-	update(p);
+	update(p, false);
 	return 0;
 }
 
