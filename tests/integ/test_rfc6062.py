@@ -11,7 +11,6 @@ reset).
 
 import hashlib
 import os
-import select
 import socket
 import struct
 import time

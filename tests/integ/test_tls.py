@@ -1,28 +1,14 @@
 # SPDX-License-Identifier: MIT
 """TURN over TLS listener (tls-listening-port, cert, pkey) with a throwaway self-signed pair."""
 
-import socket
 import ssl
-import subprocess
 
-import pytest
 
 import kturnd as K
 import sockio
 import stunpy as S
 
 LO4 = "127.0.0.1"
-
-
-@pytest.fixture(scope="module")
-def cert_pair(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
-                    "/CN=kturn-test", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=30)
-    return cert, key
 
 
 def tls_connect(port, cert):

@@ -8,7 +8,6 @@ values, error codes, the attributes that must (not) be present.
 import socket
 import ssl
 import struct
-import subprocess
 import time
 
 import pytest
@@ -22,20 +21,6 @@ LO6 = "::1"
 DEFAULT_LIFETIME = 600
 
 
-@pytest.fixture
-def turn(kturnd_factory):
-    envs = []
-
-    def start(**kw):
-        e = T.start_turn(kturnd_factory, **kw)
-        envs.append(e)
-        return e
-
-    yield start
-    for e in envs:
-        e.close()
-
-
 def need_ipv6():
     why = T.ipv6_loopback_problem()
     if why:
@@ -45,17 +30,6 @@ def need_ipv6():
 def error_of(m):
     assert m.cls == S.ERROR, "expected an error response, got %r" % m
     return m.error()[0]
-
-
-@pytest.fixture(scope="module")
-def cert_pair(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
-                    "/CN=kturn-test", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=30)
-    return cert, key
 
 
 # --- success ------------------------------------------------------------------------

@@ -21,20 +21,6 @@ NONCE_COOKIE = b"obMatJos2"
 OFFERED_ALGORITHMS = [(S.PASSWORD_ALG_SHA256, b""), (S.PASSWORD_ALG_MD5, b"")]
 
 
-@pytest.fixture
-def turn(kturnd_factory):
-    envs = []
-
-    def start(**kw):
-        e = T.start_turn(kturnd_factory, **kw)
-        envs.append(e)
-        return e
-
-    yield start
-    for e in envs:
-        e.close()
-
-
 def error_of(m):
     assert m.cls == S.ERROR, "expected an error response, got %r" % m
     return m.error()[0]

@@ -17,20 +17,6 @@ LO6 = "::1"
 SILENCE = 0.3
 
 
-@pytest.fixture
-def turn(kturnd_factory):
-    envs = []
-
-    def start(**kw):
-        e = T.start_turn(kturnd_factory, **kw)
-        envs.append(e)
-        return e
-
-    yield start
-    for e in envs:
-        e.close()
-
-
 def error_of(m):
     assert m.cls == S.ERROR, "expected an error response, got %r" % m
     return m.error()[0]

@@ -9,7 +9,6 @@ gets.
 
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
@@ -22,31 +21,6 @@ LO4 = "127.0.0.1"
 LO4_OTHER = "127.0.0.2"  # a second loopback address: a peer without permission
 LO6 = "::1"
 SILENCE = 0.3
-
-
-@pytest.fixture
-def turn(kturnd_factory):
-    envs = []
-
-    def start(**kw):
-        e = T.start_turn(kturnd_factory, **kw)
-        envs.append(e)
-        return e
-
-    yield start
-    for e in envs:
-        e.close()
-
-
-@pytest.fixture(scope="module")
-def cert_pair(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
-                    "/CN=kturn-test", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=30)
-    return cert, key
 
 
 @pytest.fixture(params=["udp", "tcp", "tls"])

@@ -5,6 +5,7 @@ Each directory's conftest.py does ``from kturn_fixtures import *``.
 """
 
 import os
+import subprocess
 
 import pytest
 
@@ -77,3 +78,32 @@ def topology():
         pytest.skip(str(e))
     with netns.Topology() as topo:
         yield topo
+
+
+@pytest.fixture
+def turn(kturnd_factory):
+    """start(**kw) -> a TurnEnv (tests/lib/turnclient.py); closed after the test."""
+    import turnclient as T
+
+    envs = []
+
+    def start(**kw):
+        e = T.start_turn(kturnd_factory, **kw)
+        envs.append(e)
+        return e
+
+    yield start
+    for e in envs:
+        e.close()
+
+
+@pytest.fixture(scope="module")
+def cert_pair(tmp_path_factory):
+    """A throwaway self-signed EC certificate and key (PEM paths) for TLS tests."""
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                    "/CN=kturn-test", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key

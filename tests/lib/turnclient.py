@@ -23,7 +23,6 @@ import hmac
 import ipaddress
 import os
 import random
-import select
 import socket
 import ssl
 import time

@@ -179,20 +179,19 @@ static int relay_socket(const struct sockaddr_storage *addr, bool df)
 	return fd;
 }
 
-int turn_alloc__add_relay(struct turn_alloc *a, const struct sockaddr_storage *addr, bool df)
+int turn_alloc__watch_relay(struct turn_alloc *a, int fd, const struct sockaddr_storage *addr,
+			    loop_io_cb cb)
 {
 	struct turn_relay *r = &a->relay[a->n_relay];
-	int fd, err;
+	int err;
 
-	if (a->n_relay == TURN_MAX_RELAYS)
+	if (a->n_relay == TURN_MAX_RELAYS) {
+		close(fd);
 		return -ENOSPC;
-	fd = relay_socket(addr, df);
-	if (fd < 0)
-		return fd;
+	}
 	r->addr = *addr;
 	r->a = a;
-	r->df = df;
-	loop_watch__init(&r->w, fd, turn_relay__io, r);
+	loop_watch__init(&r->w, fd, cb, r);
 	err = loop__add(a->ts->loop, &r->w, EPOLLIN);
 	if (err) {
 		close(fd);
@@ -201,6 +200,13 @@ int turn_alloc__add_relay(struct turn_alloc *a, const struct sockaddr_storage *a
 	}
 	a->n_relay++;
 	return 0;
+}
+
+int turn_alloc__add_relay(struct turn_alloc *a, const struct sockaddr_storage *addr, bool df)
+{
+	int fd = relay_socket(addr, df);
+
+	return fd < 0 ? fd : turn_alloc__watch_relay(a, fd, addr, turn_relay__io);
 }
 
 struct turn_relay *turn_alloc__relay(struct turn_alloc *a, int family)

@@ -261,12 +261,8 @@ static int tcp_relay_socket(const struct sockaddr_storage *addr)
 
 int turn_alloc__add_tcp_relay(struct turn_alloc *a, const struct sockaddr_storage *addr)
 {
-	struct turn_relay *r = &a->relay[a->n_relay];
-	int fd, err;
+	int fd = tcp_relay_socket(addr), err;
 
-	if (a->n_relay == TURN_MAX_RELAYS)
-		return -ENOSPC;
-	fd = tcp_relay_socket(addr);
 	if (fd < 0)
 		return fd;
 	if (listen(fd, RELAY_BACKLOG) < 0) {
@@ -274,17 +270,7 @@ int turn_alloc__add_tcp_relay(struct turn_alloc *a, const struct sockaddr_storag
 		close(fd);
 		return err;
 	}
-	r->addr = *addr;
-	r->a = a;
-	loop_watch__init(&r->w, fd, relay_accept_io, r);
-	err = loop__add(a->ts->loop, &r->w, EPOLLIN);
-	if (err) {
-		close(fd);
-		r->w.fd = -1;
-		return err;
-	}
-	a->n_relay++;
-	return 0;
+	return turn_alloc__watch_relay(a, fd, addr, relay_accept_io);
 }
 
 static void connect_done_io(struct loop_watch *w, uint32_t events)

@@ -25,7 +25,6 @@ struct turn_relay {
 	struct loop_watch w;
 	struct sockaddr_storage addr; /* bound relayed transport address */
 	struct turn_alloc *a;
-	bool df; /* IP_PMTUDISC_DO set */
 };
 
 /* What an asynchronous response (Connect) needs to be built and signed later. */
@@ -52,14 +51,14 @@ struct turn_peer {
 	struct sockaddr_storage addr;
 	struct loop_watch w; /* CONNECTING: waits for EPOLLOUT */
 	struct loop_timer timer;
-	struct turn_sign connect; /* Connect: how to answer when it completes */
-	struct splice_pair *pair;	 /* bound on the splice plane, or */
+	struct turn_sign connect;      /* Connect: how to answer when it completes */
+	struct splice_pair *pair;      /* bound on the splice plane, or */
 	struct sockmap_pair_rt *spair; /* bound on the sockmap plane */
 };
 
 struct turn_alloc {
 	struct turn_server *ts;
-	uint32_t id; /* for the BPF link map and logs */
+	uint32_t id;		   /* for the BPF link map and logs */
 	struct turn_conn *conn;	   /* client side of the 5-tuple */
 	struct turn_conn udp_conn; /* UDP clients: conn points here */
 	struct turn_alloc *hnext;  /* UDP 5-tuple hash chain */
@@ -156,6 +155,9 @@ uint32_t turn_shared__alloc_id(struct turn_shared *sh);
 struct turn_alloc *turn_alloc__find(struct turn_server *ts, const struct turn_conn *c);
 struct turn_alloc *turn_alloc__new(struct turn_server *ts, struct turn_conn *c,
 				   const uint8_t tid[STUN_TID_LEN], const char *user);
+/* Register a bound relay socket (closed on error); 0 or -errno. */
+int turn_alloc__watch_relay(struct turn_alloc *a, int fd, const struct sockaddr_storage *addr,
+			    loop_io_cb cb);
 /* Open a relay socket bound to addr (port set); 0 or -errno. */
 int turn_alloc__add_relay(struct turn_alloc *a, const struct sockaddr_storage *addr, bool df);
 /* Make it live: lifetime timer armed, in the table, counted, logged. */
