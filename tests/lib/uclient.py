@@ -200,9 +200,20 @@ def run_uclient(args, cwd, timeout=60.0):
 
 
 def uclient_args(server_port, peer_port, user, password, n=20, length=100, m=1, tcp=False,
-                 send_method=False, no_rtcp=False, ip="127.0.0.1"):
+                 send_method=False, no_rtcp=False, ip="127.0.0.1", tcp_relay=False,
+                 passive=False):
     """Command-line arguments for one uclient run against ``ip:server_port``
-    relaying to the echo peer ``ip:peer_port`` (see tests/interop/test_uclient.py)."""
+    relaying to the echo peer ``ip:peer_port`` (see tests/interop/test_uclient.py).
+
+    tcp_relay: -T -y, RFC 6062 relay to relay (uclient pairs: one side's
+    Connect, the other's ConnectionAttempt; no echo peer, peer_port unused).
+    passive: with tcp_relay, -P (the passive side only accepts).
+    """
+    if tcp_relay:
+        args = ["-T", "-y"] + (["-P"] if passive else [])
+        args += ["-c", "-L", ip, "-p", server_port, "-u", user, "-w", password, "-n", n,
+                 "-l", length, "-m", m, ip]
+        return [str(a) for a in args]
     args = []
     if tcp:
         args.append("-t")

@@ -50,33 +50,17 @@ ssize_t turn_req__connection_bind(struct turn_req *rq)
 	return turn_req__end(rq, true);
 }
 
-/* A pair ended on either plane: account, log, forget. */
-static void pair_ended(struct turn_peer *pc, enum pair_end how, const struct pair_stats *st)
-{
-	char why[96];
-
-	pc->a->up_bytes += st->bytes[0];
-	pc->a->down_bytes += st->bytes[1];
-	snprintf(why, sizeof(why), "%s up_bytes=%llu down_bytes=%llu",
-		 how == PAIR_DONE ? "closed" : "reset", (unsigned long long)st->bytes[0],
-		 (unsigned long long)st->bytes[1]);
-	turn_peer__free(pc, why);
-}
-
+/* A pair ended on either plane: turn_peer__free accounts, logs and forgets it. */
 static void splice_done(struct splice_pair *p, enum pair_end how, void *arg)
 {
-	struct pair_stats st;
-
-	splice_pair__stats(p, &st);
-	pair_ended(arg, how, &st);
+	(void)p;
+	turn_peer__free(arg, how == PAIR_DONE ? "closed" : "reset");
 }
 
 static void sockmap_done(struct sockmap_pair_rt *p, enum pair_end how, void *arg)
 {
-	struct pair_stats st;
-
-	sockmap_pair__stats(p, &st);
-	pair_ended(arg, how, &st);
+	(void)p;
+	turn_peer__free(arg, how == PAIR_DONE ? "closed" : "reset");
 }
 
 /*

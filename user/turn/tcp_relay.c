@@ -44,13 +44,24 @@ void turn_peer__free(struct turn_peer *pc, const char *why)
 {
 	struct turn_alloc *a = pc->a;
 	struct loop *l = a->ts->loop;
+	struct pair_stats st = {{0, 0}};
+	bool bound = pc->pair || pc->spair;
+	char detail[192];
 
-	char detail[160];
-
-	if (why) {
+	/* a bound pair's bytes are the allocation's too, and logged before they go */
+	if (pc->pair)
+		splice_pair__stats(pc->pair, &st);
+	else if (pc->spair)
+		sockmap_pair__stats(pc->spair, &st);
+	a->up_bytes += st.bytes[0];
+	a->down_bytes += st.bytes[1];
+	if (why && bound)
+		snprintf(detail, sizeof(detail), "reason=\"%s\" up_bytes=%llu down_bytes=%llu", why,
+			 (unsigned long long)st.bytes[0], (unsigned long long)st.bytes[1]);
+	else if (why)
 		snprintf(detail, sizeof(detail), "reason=\"%s\"", why);
+	if (why)
 		turn_peer__log(pc, "peer-close", detail);
-	}
 	if (pc->prev)
 		pc->prev->next = pc->next;
 	else
