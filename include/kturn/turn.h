@@ -37,6 +37,7 @@ struct turn_alloc;
 struct auth;
 struct peer_filter;
 struct sockmap;
+struct ssl_st;
 
 struct turn_opts {
 	const char *software; /* SOFTWARE value, NULL for none */
@@ -125,14 +126,16 @@ void turn__indication(struct turn_conn *conn, const struct stun_msg *m);
 void turn__channel_data(struct turn_conn *conn, const uint8_t *buf, size_t len);
 /*
  * After a successful ConnectionBind (conn->bind set), the transport gives up
- * the connection: fd (now owned by the TURN core), bytes it already read
+ * the connection: fd and its TLS session if any (now owned by the TURN
+ * core; to_peer/to_client are plaintext then), bytes it already read
  * behind the request (to the peer first) and response bytes it could not
  * write yet (to the client first). at_boundary: the transport read the
  * socket to EAGAIN after the request, so what is queued now arrived later
  * (the sockmap plane needs that). It must not touch conn afterwards.
  */
-void turn__data_conn(struct turn_conn *conn, int fd, const uint8_t *to_peer, size_t to_peer_len,
-		     const uint8_t *to_client, size_t to_client_len, bool at_boundary);
+void turn__data_conn(struct turn_conn *conn, int fd, struct ssl_st *ssl, const uint8_t *to_peer,
+		     size_t to_peer_len, const uint8_t *to_client, size_t to_client_len,
+		     bool at_boundary);
 /* A stream connection closed: its allocation goes with it (RFC 8656 §3.1). */
 void turn__conn_closed(struct turn_conn *conn);
 

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+import kturnd as K
 import sockio
 import stunpy as S
 from tcpturn import (CONNECTION_ID, Control, attempt, bind, read_exact, read_stun,
@@ -306,3 +307,34 @@ def test_bytes_behind_the_bind_are_data(kturnd_factory, plane):
     assert read_exact(peer, 4) == b"more"
     peer.sendall(b"back")
     assert read_exact(data, 4) == b"back"
+
+
+def test_tls_data_connection(kturnd_factory, cert_pair):
+    """A bridge binding over TURN-over-TLS: bytes are decrypted, so the pair is
+    copied in userspace (plane=tls); early bytes, both ways, half-close."""
+    import ssl
+
+    cert, key = cert_pair
+    tls_port = K.pick_port([LO])
+    k = start(kturnd_factory, extra=["--tls-listening-port", str(tls_port), "--cert", str(cert),
+                                     "--pkey", str(key)])
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctl = Control((LO, k.port))
+    assert ctl.allocate().cls == S.SUCCESS
+    ctl.permit(LO)
+    peer = sockio.tcp_connect(ctl.relay)
+    peer.sendall(b"early over tls;")
+    data, r = bind(ctl, attempt(ctl, peer), behind=b"behind;", tls=(ctx, (LO, tls_port)))
+    assert r.cls == S.SUCCESS and r.integrity_ok(KEY), r
+    assert_plane(k, "tls")
+    assert read_exact(data, 15) == b"early over tls;"
+    assert read_exact(peer, 7) == b"behind;"
+    up, down = os.urandom(1 << 20), os.urandom(1 << 20)
+    data.sendall(up)
+    assert read_exact(peer, len(up), 10) == up
+    peer.sendall(down)
+    assert read_exact(data, len(down), 10) == down
+    peer.shutdown(socket.SHUT_WR)
+    assert read_until_eof(data)[0] == b""
+    data.sendall(b"after the peer's FIN")
+    assert read_exact(peer, 20) == b"after the peer's FIN"

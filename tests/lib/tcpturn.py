@@ -14,6 +14,11 @@ import sockio
 import stunpy as S
 
 USER, PASSWORD, REALM = "bridge", "s3cret", "edge.test"
+
+
+def _pending(sock):
+    """Bytes an ssl.SSLSocket already decrypted (poll() cannot see them)."""
+    return hasattr(sock, "pending") and sock.pending() > 0
 KEY = S.long_term_key(USER, REALM, PASSWORD)
 CONNECTION_ID = 0x002A
 
@@ -23,7 +28,7 @@ def read_exact(sock, n, timeout=3.0):
     deadline = time.monotonic() + timeout
     while len(buf) < n:
         left = deadline - time.monotonic()
-        if left <= 0 or not sockio.readable(sock, left):
+        if left <= 0 or not (_pending(sock) or sockio.readable(sock, left)):
             raise TimeoutError("have %d of %d bytes: %r" % (len(buf), n, buf[:64]))
         chunk = sock.recv(n - len(buf))
         if not chunk:
@@ -45,7 +50,7 @@ def read_until_eof(sock, timeout=5.0):
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not sockio.readable(sock, left):
+        if left <= 0 or not (_pending(sock) or sockio.readable(sock, left)):
             raise TimeoutError("no EOF within %.1fs after %d bytes" % (timeout, len(buf)))
         try:
             chunk = sock.recv(1 << 20)
@@ -101,9 +106,16 @@ def xor_peer(ip, port):
     return (S.XOR_PEER_ADDRESS, S.xor_address(ip, port, b""))
 
 
-def bind(ctl, cid, behind=b""):
-    """A new data connection sending ConnectionBind (plus `behind` in the same write)."""
-    d = sockio.tcp_connect(ctl.server, ns=ctl.ns)
+def bind(ctl, cid, behind=b"", tls=None):
+    """A new data connection sending ConnectionBind (plus `behind` in the same write).
+
+    tls: (ssl.SSLContext, (ip, port)) to bind over TURN-over-TLS instead.
+    """
+    if tls:
+        ctx, addr = tls
+        d = ctx.wrap_socket(sockio.tcp_connect(addr, ns=ctl.ns), server_hostname="kturn-test")
+    else:
+        d = sockio.tcp_connect(ctl.server, ns=ctl.ns)
     tid = S.new_tid()
     d.sendall(S.encode(S.CONNECTION_BIND, S.REQUEST, tid,
                        [(CONNECTION_ID, struct.pack("!I", cid))] + ctl.auth,

@@ -256,9 +256,10 @@ static int become_data(struct tcp_client *c)
 {
 	log_conn(c, "data", NULL);
 	loop__del(c->srv->loop, &c->w); /* the data plane registers the fd itself */
-	turn__data_conn(&c->conn, c->w.fd, buf__begin(&c->rx), buf__len(&c->rx), buf__begin(&c->tx),
-			buf__len(&c->tx), c->drained);
+	turn__data_conn(&c->conn, c->w.fd, c->ssl, buf__begin(&c->rx), buf__len(&c->rx),
+			buf__begin(&c->tx), buf__len(&c->tx), c->drained);
 	c->w.fd = -1;
+	c->ssl = NULL; /* the data plane's now */
 	release(c, false);
 	return GONE;
 }

@@ -13,6 +13,7 @@
 #include "kturn/net.h"
 #include "kturn/sockmap_pair.h"
 #include "kturn/splice_pair.h"
+#include "kturn/tls_pair.h"
 #include "turn_int.h"
 
 ssize_t turn_req__connection_bind(struct turn_req *rq)
@@ -26,8 +27,6 @@ ssize_t turn_req__connection_bind(struct turn_req *rq)
 
 	if (conn->transport == KT_TRANSPORT_UDP)
 		return turn_req__error(rq, 400, "ConnectionBind over UDP");
-	if (conn->transport == KT_TRANSPORT_TLS)
-		return turn_req__error(rq, 400, "ConnectionBind over TLS is not supported yet");
 	if (!conn->first || conn->alloc)
 		return turn_req__error(rq, 400,
 				       "ConnectionBind is not the connection's first message");
@@ -58,6 +57,12 @@ static void splice_done(struct splice_pair *p, enum pair_end how, void *arg)
 }
 
 static void sockmap_done(struct sockmap_pair_rt *p, enum pair_end how, void *arg)
+{
+	(void)p;
+	turn_peer__free(arg, how == PAIR_DONE ? "closed" : "reset");
+}
+
+static void tls_done(struct tls_pair *p, enum pair_end how, void *arg)
 {
 	(void)p;
 	turn_peer__free(arg, how == PAIR_DONE ? "closed" : "reset");
@@ -102,8 +107,9 @@ static int splice_in_kernel(struct turn_peer *pc, int fd, int peer_fd, const uin
 				pc);
 }
 
-void turn__data_conn(struct turn_conn *conn, int fd, const uint8_t *to_peer, size_t to_peer_len,
-		     const uint8_t *to_client, size_t to_client_len, bool at_boundary)
+void turn__data_conn(struct turn_conn *conn, int fd, struct ssl_st *ssl, const uint8_t *to_peer,
+		     size_t to_peer_len, const uint8_t *to_client, size_t to_client_len,
+		     bool at_boundary)
 {
 	struct turn_peer *pc = conn->bind;
 	struct turn_server *ts = pc->a->ts;
@@ -118,10 +124,17 @@ void turn__data_conn(struct turn_conn *conn, int fd, const uint8_t *to_peer, siz
 	loop__timer_cancel(ts->loop, &pc->timer);
 	pc->state = TURN_PEER_BOUND;
 	pc->fd = -1; /* the pair owns both sockets now */
-	err = splice_in_kernel(pc, fd, peer_fd, first, first_len, at_boundary, &plane);
+	if (ssl) {
+		plane = "tls"; /* no kTLS here: bytes must be decrypted, so userspace copies */
+		err = tls_pair__new(&pc->tpair, ts->loop, fd, ssl, peer_fd, first, first_len,
+				    tls_done, pc);
+	} else {
+		err = splice_in_kernel(pc, fd, peer_fd, first, first_len, at_boundary, &plane);
+	}
 	if (err) {
 		pc->pair = NULL;
 		pc->spair = NULL;
+		pc->tpair = NULL;
 		turn_peer__free(pc, strerror(-err));
 		return;
 	}

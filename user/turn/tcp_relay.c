@@ -25,6 +25,7 @@
 #include "kturn/peer_filter.h"
 #include "kturn/sockmap_pair.h"
 #include "kturn/splice_pair.h"
+#include "kturn/tls_pair.h"
 #include "kturn/turn_perms.h"
 #include "turn_int.h"
 
@@ -45,7 +46,7 @@ void turn_peer__free(struct turn_peer *pc, const char *why)
 	struct turn_alloc *a = pc->a;
 	struct loop *l = a->ts->loop;
 	struct pair_stats st = {{0, 0}};
-	bool bound = pc->pair || pc->spair;
+	bool bound = pc->pair || pc->spair || pc->tpair;
 	char detail[192];
 
 	/* a bound pair's bytes are the allocation's too, and logged before they go */
@@ -53,6 +54,8 @@ void turn_peer__free(struct turn_peer *pc, const char *why)
 		splice_pair__stats(pc->pair, &st);
 	else if (pc->spair)
 		sockmap_pair__stats(pc->spair, &st);
+	else if (pc->tpair)
+		tls_pair__stats(pc->tpair, &st);
 	a->up_bytes += st.bytes[0];
 	a->down_bytes += st.bytes[1];
 	if (why && bound)
@@ -78,6 +81,7 @@ void turn_peer__free(struct turn_peer *pc, const char *why)
 		close(pc->fd);
 	splice_pair__free(pc->pair);
 	sockmap_pair__free(pc->spair);
+	tls_pair__free(pc->tpair);
 	free(pc);
 }
 

@@ -53,7 +53,8 @@ struct turn_peer {
 	struct loop_timer timer;
 	struct turn_sign connect;      /* Connect: how to answer when it completes */
 	struct splice_pair *pair;      /* bound on the splice plane, or */
-	struct sockmap_pair_rt *spair; /* bound on the sockmap plane */
+	struct sockmap_pair_rt *spair; /* bound on the sockmap plane, or */
+	struct tls_pair *tpair;	       /* bound with a TLS client (userspace copy) */
 };
 
 struct turn_alloc {
