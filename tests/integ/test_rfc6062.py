@@ -338,3 +338,25 @@ def test_tls_data_connection(kturnd_factory, cert_pair):
     assert read_until_eof(data)[0] == b""
     data.sendall(b"after the peer's FIN")
     assert read_exact(peer, 20) == b"after the peer's FIN"
+
+
+def test_kill9_closes_spliced_pairs_and_restart_cleans_pins(kturnd_factory):
+    """kill -9 while a pair is spliced: the kernel closes kturnd's sockets, so
+    both ends see the connection end (nothing stays spliced through the pinned
+    maps); a kturnd started on the same pin directory removes the dead one's
+    pins and serves."""
+    k = start(kturnd_factory, plane="sockmap")
+    ctl, peer, data = seed_pair(k)
+    data.sendall(b"before the crash")
+    assert read_exact(peer, 16) == b"before the crash"
+    dead_pid = k.pid
+    k.kill()
+    k.proc = None  # killed on purpose: not a failed exit for the fixture
+    assert read_until_eof(peer, 5)[0] == b""
+    assert read_until_eof(data, 5)[0] == b""
+    assert os.path.exists(os.path.join(k.pin_dir, "kturn_sockhash"))  # pins outlive it
+    k2 = start(kturnd_factory, plane="sockmap", extra=["--kturn-bpf-pin-dir", k.pin_dir])
+    assert "removing stale pins of dead pid %d" % dead_pid in k2.log()
+    ctl2, peer2, data2 = seed_pair(k2)
+    peer2.sendall(b"after")
+    assert read_exact(data2, 5) == b"after"

@@ -59,6 +59,8 @@ def kturnd_factory(request, tmp_path, kturnd_binary):
         if rc != 0:
             failures.append("kturnd pid %d exit status %r (expected 0 after SIGTERM)\n%s"
                             % (k.proc.pid, rc, k.tail()))
+    for k in started:  # after every stop: a successor may have used the same directory
+        k.remove_pin_dir()
     if failures:
         pytest.fail("\n\n".join(failures), pytrace=False)
 

@@ -234,6 +234,13 @@ class Kturnd:
             self.wait(0)
         return self.returncode
 
+    def remove_pin_dir(self):
+        """The pin directory, once kturnd (or a successor) left it empty."""
+        try:
+            os.rmdir(self.pin_dir)
+        except OSError:
+            pass
+
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)

@@ -138,6 +138,9 @@ int bpffs__proc_start_time(pid_t pid, __u64 *start)
 	if (!p)
 		return -EIO;
 	p++;
+	/* A zombie (killed, not yet reaped) or dead process holds no maps any more. */
+	if (p[0] == ' ' && (p[1] == 'Z' || p[1] == 'X'))
+		return -ESRCH;
 	/* Field 3 (state) follows; starttime is field 22. */
 	for (i = 3; i < 22; i++) {
 		p = strchr(p + 1, ' ');

@@ -26,7 +26,10 @@ int bpffs__claim_dir(const char *dir, bool clean_incompatible);
 /* Remove every KTURN_PIN_PREFIX entry of dir; returns how many or -errno. */
 int bpffs__clean_dir(const char *dir);
 
-/* Start time of a process (clock ticks after boot, /proc/PID/stat field 22). */
+/*
+ * Start time of a process (clock ticks after boot, /proc/PID/stat field 22);
+ * -ESRCH for a zombie: killed and not yet reaped, it holds no maps any more.
+ */
 int bpffs__proc_start_time(pid_t pid, __u64 *start);
 
 #endif /* KTURN_DATAPLANE_BPFFS_H */
