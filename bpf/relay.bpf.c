@@ -47,6 +47,14 @@ struct {
 	__type(value, struct kturn_sock_ctl);
 } kturn_sock_ctl SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct kturn_alloc_counters);
+} kturn_alloc_cnt SEC(".maps");
+
 /* Not used by the program: the loader writes and pins it (ABI check). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -97,6 +105,7 @@ int kturn_verdict(struct __sk_buff *skb)
 	__u64 cookie = bpf_get_socket_cookie(skb);
 	struct kturn_sock_counters *cnt;
 	struct kturn_sock_link *link;
+	struct kturn_alloc_counters *acnt;
 	struct kturn_sock_ctl *ctl;
 	__u64 len = skb->len;
 	__u64 partner;
@@ -116,17 +125,29 @@ int kturn_verdict(struct __sk_buff *skb)
 	partner = link->partner_cookie;
 	if (paused(cnt, ctl))
 		goto pass;
+	acnt = bpf_map_lookup_elem(&kturn_alloc_cnt, &link->alloc_id);
 	if (partner_backlog(cnt, ctl, partner) + len > KTURN_HIGH_WATER) {
 		cnt->pause_seq = (ctl ? ctl->resume_seq : 0) + 1;
 		__sync_fetch_and_add(&cnt->pauses, 1);
+		if (acnt)
+			__sync_fetch_and_add(&acnt->pauses, 1);
 		goto pass;
 	}
 	if (bpf_sk_redirect_hash(skb, &kturn_sockhash, &partner, 0) != SK_PASS) {
 		__sync_fetch_and_add(&cnt->redirect_fail, 1);
+		if (acnt)
+			__sync_fetch_and_add(&acnt->redirect_fail, 1);
 		goto pass;
 	}
 	__sync_fetch_and_add(&cnt->fwd_bytes, len);
 	__sync_fetch_and_add(&cnt->fwd_packets, 1);
+	if (acnt && (link->flags & KTURN_LINK_F_SIDE_B)) {
+		__sync_fetch_and_add(&acnt->down_bytes, len);
+		__sync_fetch_and_add(&acnt->down_packets, 1);
+	} else if (acnt) {
+		__sync_fetch_and_add(&acnt->up_bytes, len);
+		__sync_fetch_and_add(&acnt->up_packets, 1);
+	}
 	return SK_PASS;
 pass:
 	if (cnt) {

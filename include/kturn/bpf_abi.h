@@ -19,7 +19,7 @@
 #include <linux/types.h>
 #endif
 
-#define KTURN_BPF_ABI_VERSION 2
+#define KTURN_BPF_ABI_VERSION 3
 
 /*
  * Map names, also used as file names under the pin directory. Kernel object
@@ -28,11 +28,12 @@
  * directory left behind by a dead instance.
  */
 #define KTURN_PIN_PREFIX      "kturn_"
-#define KTURN_MAP_SOCKHASH    "kturn_sockhash" /* SOCKHASH: cookie -> socket */
-#define KTURN_MAP_LINK	      "kturn_link"     /* HASH: cookie -> kturn_sock_link (user) */
-#define KTURN_MAP_SOCK_CNT    "kturn_sock_cnt" /* HASH: cookie -> kturn_sock_counters (BPF) */
-#define KTURN_MAP_SOCK_CTL    "kturn_sock_ctl" /* HASH: cookie -> kturn_sock_ctl (user) */
-#define KTURN_MAP_INFO	      "kturn_info"     /* ARRAY[1]: kturn_info, pinned last */
+#define KTURN_MAP_SOCKHASH    "kturn_sockhash"	/* SOCKHASH: cookie -> socket */
+#define KTURN_MAP_LINK	      "kturn_link"	/* HASH: cookie -> kturn_sock_link (user) */
+#define KTURN_MAP_SOCK_CNT    "kturn_sock_cnt"	/* HASH: cookie -> kturn_sock_counters (BPF) */
+#define KTURN_MAP_SOCK_CTL    "kturn_sock_ctl"	/* HASH: cookie -> kturn_sock_ctl (user) */
+#define KTURN_MAP_ALLOC_CNT   "kturn_alloc_cnt" /* HASH: alloc_id -> kturn_alloc_counters (BPF) */
+#define KTURN_MAP_INFO	      "kturn_info"	/* ARRAY[1]: kturn_info, pinned last */
 #define KTURN_PIN_DIR_DEFAULT "/sys/fs/bpf/kturn"
 
 /*
@@ -67,6 +68,22 @@ struct kturn_sock_counters {
 	__u64 pause_seq;     /* paused while pause_seq > kturn_sock_ctl.resume_seq */
 	__u32 partner_base;  /* partner's write_seq when this socket first redirected */
 	__u32 base_set;	     /* partner_base is valid */
+};
+
+/*
+ * Per-allocation counters, written only by the verdict (atomic adds);
+ * userspace creates the zeroed entry with the allocation's first spliced
+ * pair and deletes it with the allocation. "up" is client -> peer (bytes
+ * received on the client's data connections), "down" peer -> client. Bytes
+ * relayed by userspace after a pause are not counted here (pass_bytes).
+ */
+struct kturn_alloc_counters {
+	__u64 up_bytes;
+	__u64 up_packets;
+	__u64 down_bytes;
+	__u64 down_packets;
+	__u64 redirect_fail;
+	__u64 pauses;
 };
 
 /*
@@ -119,10 +136,11 @@ struct kturn_info {
 _Static_assert(sizeof(struct kturn_sock_link) == 24, "kturn_sock_link layout");
 _Static_assert(sizeof(struct kturn_sock_counters) == 64, "kturn_sock_counters layout");
 _Static_assert(sizeof(struct kturn_sock_ctl) == 24, "kturn_sock_ctl layout");
+_Static_assert(sizeof(struct kturn_alloc_counters) == 48, "kturn_alloc_counters layout");
 _Static_assert(sizeof(struct kturn_info) == 24, "kturn_info layout");
 _Static_assert(sizeof(KTURN_MAP_SOCKHASH) <= 16 && sizeof(KTURN_MAP_LINK) <= 16 &&
 		       sizeof(KTURN_MAP_SOCK_CNT) <= 16 && sizeof(KTURN_MAP_INFO) <= 16 &&
-		       sizeof(KTURN_MAP_SOCK_CTL) <= 16,
+		       sizeof(KTURN_MAP_SOCK_CTL) <= 16 && sizeof(KTURN_MAP_ALLOC_CNT) <= 16,
 	       "BPF object names hold at most 15 characters");
 
 #endif /* KTURN_BPF_ABI_H */

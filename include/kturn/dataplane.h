@@ -107,6 +107,14 @@ int sockmap__remove_pair(struct sockmap *sm, const struct sockmap_pair *pair,
 int sockmap__read_counters(struct sockmap *sm, __u64 cookie, struct kturn_sock_counters *out);
 
 /*
+ * Per-allocation counters (kturn_alloc_cnt): created (zeroed, idempotent)
+ * before an allocation's first pair enters the map; removed with the
+ * allocation, final values copied out when final is not NULL.
+ */
+int sockmap__alloc_add(struct sockmap *sm, __u32 alloc_id);
+int sockmap__alloc_remove(struct sockmap *sm, __u32 alloc_id, struct kturn_alloc_counters *final);
+
+/*
  * Userspace's side of backpressure for a spliced socket (bpf_abi.h,
  * "Backpressure"): parked bytes read and relayed, pause resolved.
  */

@@ -16,7 +16,7 @@ import pytest
 import kturnd as K
 
 KTURNCTL = os.path.join(os.path.dirname(K.binary()), "kturnctl")
-ABI_VERSION = 2  # KTURN_BPF_ABI_VERSION
+ABI_VERSION = 3  # KTURN_BPF_ABI_VERSION
 
 
 def run(*args, check=True):

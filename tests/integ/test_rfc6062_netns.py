@@ -276,11 +276,11 @@ def test_allocation_expiry_tears_pairs_down(topology, kturnd_factory, plane):
     assert "reason=expired" in s.k.log()
 
 
-def bpftool_counters(k):
+def bpftool_counters(k, name="kturn_sock_cnt"):
     """`bpftool map dump` of the pinned counters, seen from kturnd's mount
     namespace: `ip netns exec` gives kturnd a /sys (and bpffs) of its own."""
     out = subprocess.run(["nsenter", "-t", str(k.pid), "-m", "--", "bpftool", "-j", "map", "dump",
-                          "pinned", os.path.join(k.pin_dir, "kturn_sock_cnt")],
+                          "pinned", os.path.join(k.pin_dir, name)],
                          capture_output=True, text=True, timeout=10, check=True).stdout
     return [e["formatted"]["value"] if "formatted" in e else e["value"] for e in json.loads(out)]
 
@@ -296,3 +296,19 @@ def test_bpftool_counters_equal_the_bytes_sent(seed):
     counters = bpftool_counters(seed.k)
     assert sorted(c["fwd_bytes"] for c in counters) == [123457, 1000000], counters
     assert all(c["redirect_fail"] == 0 for c in counters), counters
+    # the allocation's own entry: up = bridge -> peer, down = peer -> bridge
+    [alloc] = bpftool_counters(seed.k, "kturn_alloc_cnt")
+    assert (alloc["up_bytes"], alloc["down_bytes"]) == (1000000, 123457), alloc
+    assert alloc["up_packets"] > 0 and alloc["down_packets"] > 0 and alloc["pauses"] == 0
+    # a second pair of the same allocation adds to the same entry
+    peer2, data2 = seed.pair(ctl)
+    peer2.sendall(b"p" * 1000)
+    assert read_exact(data2, 1000, 10) == b"p" * 1000
+    [alloc] = bpftool_counters(seed.k, "kturn_alloc_cnt")
+    assert alloc["down_bytes"] == 124457, alloc
+    # deallocation removes it
+    assert ctl.request(S.REFRESH, [(S.LIFETIME, S.u32(0))]).cls == S.SUCCESS
+    deadline = time.monotonic() + 3
+    while bpftool_counters(seed.k, "kturn_alloc_cnt") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bpftool_counters(seed.k, "kturn_alloc_cnt") == []

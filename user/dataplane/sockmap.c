@@ -39,21 +39,23 @@ struct sockmap {
 	int link_fd;
 	int cnt_fd;
 	int ctl_fd;
+	int alloc_fd;
 };
 
 /* The maps in pinning order: kturn_info last (see bpffs.c). */
 static struct bpf_map **skel_maps(struct relay_bpf *skel, size_t i)
 {
 	struct bpf_map **maps[] = {
-		&skel->maps.kturn_sockhash, &skel->maps.kturn_link, &skel->maps.kturn_sock_cnt,
-		&skel->maps.kturn_sock_ctl, &skel->maps.kturn_info,
+		&skel->maps.kturn_sockhash, &skel->maps.kturn_link,	 &skel->maps.kturn_sock_cnt,
+		&skel->maps.kturn_sock_ctl, &skel->maps.kturn_alloc_cnt, &skel->maps.kturn_info,
 	};
 
 	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
 }
 
 static const char *const pin_names[] = {
-	KTURN_MAP_SOCKHASH, KTURN_MAP_LINK, KTURN_MAP_SOCK_CNT, KTURN_MAP_SOCK_CTL, KTURN_MAP_INFO,
+	KTURN_MAP_SOCKHASH, KTURN_MAP_LINK,	 KTURN_MAP_SOCK_CNT,
+	KTURN_MAP_SOCK_CTL, KTURN_MAP_ALLOC_CNT, KTURN_MAP_INFO,
 };
 #define N_MAPS (sizeof(pin_names) / sizeof(pin_names[0]))
 
@@ -171,6 +173,7 @@ int sockmap__open(struct sockmap **out, const struct sockmap_opts *opts)
 	sm->link_fd = bpf_map__fd(sm->skel->maps.kturn_link);
 	sm->cnt_fd = bpf_map__fd(sm->skel->maps.kturn_sock_cnt);
 	sm->ctl_fd = bpf_map__fd(sm->skel->maps.kturn_sock_ctl);
+	sm->alloc_fd = bpf_map__fd(sm->skel->maps.kturn_alloc_cnt);
 
 	/* Before any socket enters the map. libbpf 1.1 cannot attach "sk_skb" itself. */
 	prog_fd = bpf_program__fd(sm->skel->progs.kturn_verdict);
@@ -447,6 +450,24 @@ int sockmap__remove_pair(struct sockmap *sm, const struct sockmap_pair *pair,
 		klog_warn("sockmap: pair %u: removal incomplete: %s", pair->pair_id,
 			  strerror(-err));
 	return err;
+}
+
+int sockmap__alloc_add(struct sockmap *sm, __u32 alloc_id)
+{
+	const struct kturn_alloc_counters zero = {0};
+
+	if (bpf_map_update_elem(sm->alloc_fd, &alloc_id, &zero, BPF_NOEXIST) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int sockmap__alloc_remove(struct sockmap *sm, __u32 alloc_id, struct kturn_alloc_counters *final)
+{
+	if (final && bpf_map_lookup_elem(sm->alloc_fd, &alloc_id, final))
+		memset(final, 0, sizeof(*final));
+	if (bpf_map_delete_elem(sm->alloc_fd, &alloc_id) && errno != ENOENT)
+		return -errno;
+	return 0;
 }
 
 int sockmap__set_ctl(struct sockmap *sm, __u64 cookie, const struct kturn_sock_ctl *ctl)

@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "kturn/dataplane.h"
 #include "kturn/log.h"
 #include "kturn/net.h"
 #include "kturn/turn_perms.h"
@@ -286,6 +287,8 @@ void turn_alloc__free(struct turn_alloc *a, const char *why)
 	loop__timer_cancel(ts->loop, &a->timer);
 	while (a->peers)
 		turn_peer__free(a->peers, why ? why : "allocation closed");
+	if (a->tcp && ts->o->sockmap)
+		sockmap__alloc_remove(ts->o->sockmap, a->id, NULL);
 	for (unsigned i = 0; i < a->n_relay; i++) {
 		loop__del(ts->loop, &a->relay[i].w);
 		close(a->relay[i].w.fd);

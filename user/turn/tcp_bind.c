@@ -91,8 +91,10 @@ static int splice_in_kernel(struct turn_peer *pc, int fd, int peer_fd, const uin
 		pc->a->up_bytes += (uint64_t)n;
 	}
 	if (ts->o->sockmap && !first_len[0] && !first_len[1]) {
-		err = sockmap_pair__new(&pc->spair, ts->loop, ts->o->sockmap, fd, peer_fd,
-					pc->a->id, pc->id, at_boundary, sockmap_done, pc);
+		err = sockmap__alloc_add(ts->o->sockmap, pc->a->id);
+		if (!err)
+			err = sockmap_pair__new(&pc->spair, ts->loop, ts->o->sockmap, fd, peer_fd,
+						pc->a->id, pc->id, at_boundary, sockmap_done, pc);
 		*plane = "sockmap";
 		if (!err)
 			return 0;
