@@ -88,6 +88,8 @@ struct turn_conn {
 	 * <0 when dropped (queue full, socket error).
 	 */
 	int (*send)(struct turn_conn *c, const struct iovec *iov, int iovcnt);
+	/* stream transports: the allocation went (expired, deleted); may be NULL */
+	void (*alloc_gone)(struct turn_conn *c);
 	int fd;			  /* UDP: the listener socket replies leave from */
 	struct turn_alloc *alloc; /* stream transports: the connection's allocation */
 	/* RFC 6062 data connections (streams only): */

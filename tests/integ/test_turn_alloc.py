@@ -13,6 +13,7 @@ import time
 import pytest
 
 import kturnd as K
+import sockio
 import stunpy as S
 import turnclient as T
 
@@ -475,3 +476,17 @@ def test_port_range_exhausted_508(turn):
     assert got == {e.port_range[0], e.port_range[1]}
     assert error_of(e.client("carol").allocate(check=False)) == 508
 
+
+
+def test_tcp_connection_idles_out_after_its_allocation_expires(turn):
+    """A TCP client's idle timer is off while it has an allocation and back on
+    once the allocation expired: a silent client does not hold a connection
+    for ever."""
+    e = turn(extra=["--max-allocate-lifetime", "1", "--kturn-default-allocate-lifetime", "1",
+                    "--kturn-tcp-idle-timeout", "1"])
+    c = e.client("alice", "tcp")
+    c.allocate()
+    assert sockio.wait_closed(c.sock, 6) in ("eof", "reset")
+    log = e.k.log()
+    assert "reason=expired" in log and 'reason="idle timeout"' in log
+    assert log.index("reason=expired") < log.index('reason="idle timeout"')

@@ -433,6 +433,12 @@ static int tls_attach(struct tcp_client *c, int fd)
 	return 0;
 }
 
+/* Its allocation expired or was deleted: the connection may idle out again. */
+static void conn_alloc_gone(struct turn_conn *tc)
+{
+	touch((struct tcp_client *)((char *)tc - offsetof(struct tcp_client, conn)));
+}
+
 /* Register a new connection object; on error fd and ssl are closed. */
 static struct tcp_client *client_new(struct server *s, int fd, const struct sockaddr_storage *peer,
 				     const struct sockaddr_storage *local, bool tls,
@@ -461,6 +467,7 @@ static struct tcp_client *client_new(struct server *s, int fd, const struct sock
 		.client = *peer,
 		.local = *local,
 		.send = tcp_conn_send,
+		.alloc_gone = conn_alloc_gone,
 		.fd = -1,
 		.first = true,
 	};

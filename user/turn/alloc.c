@@ -271,10 +271,13 @@ void turn_alloc__free(struct turn_alloc *a, const char *why)
 
 	if (live) {
 		turn_alloc__log(a, "deallocate", why);
-		if (a->conn->transport == KT_TRANSPORT_UDP)
+		if (a->conn->transport == KT_TRANSPORT_UDP) {
 			table_remove(ts, a);
-		else
+		} else {
 			a->conn->alloc = NULL;
+			if (a->conn->alloc_gone)
+				a->conn->alloc_gone(a->conn);
+		}
 		if (a->prev)
 			a->prev->next = a->next;
 		else
