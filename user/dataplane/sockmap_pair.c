@@ -129,6 +129,14 @@ static ssize_t recv_parked(struct sockmap_pair_rt *p, int i)
 
 	if (sockmap__read_counters(p->sm, cookie_of(p, i), &c) < 0)
 		return -1;
+	if (s->user_read > c.pass_bytes) {
+		/* more read than parked: a read fell through to the TCP queue (must not) */
+		klog_warn("sockmap: pair %u side %d: read %llu bytes, verdict parked %llu",
+			  p->pair.pair_id, i, (unsigned long long)s->user_read,
+			  (unsigned long long)c.pass_bytes);
+		errno = EAGAIN;
+		return -1;
+	}
 	avail = c.pass_bytes - s->user_read;
 	if (!avail) {
 		int q = 1;
