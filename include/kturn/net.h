@@ -27,5 +27,7 @@ enum net_listen_flags {
 int net_udp_bind(const struct sockaddr *sa, unsigned flags);
 int net_tcp_listen(const struct sockaddr *sa, int backlog, unsigned flags);
 int net_set_nonblock(int fd);
+/* close(fd); with reset, as an RST (SO_LINGER 0) instead of a FIN. */
+void net_close(int fd, bool reset);
 
 #endif /* KTURN_NET_H */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kturn/log.h"
+#include "kturn/net.h"
 #include "kturn/sockmap_pair.h"
 
 #define DRAIN_POLL_MS 2
@@ -400,13 +401,6 @@ int sockmap_pair__new(struct sockmap_pair_rt **out, struct loop *l, struct sockm
 	return 0;
 }
 
-static void reset_socket(int fd)
-{
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-}
-
 void sockmap_pair__free(struct sockmap_pair_rt *p)
 {
 	if (!p)
@@ -417,9 +411,7 @@ void sockmap_pair__free(struct sockmap_pair_rt *p)
 	p->in_map = false;
 	for (int i = 0; i < 2; i++) {
 		loop__del(p->loop, &p->side[i].w);
-		if (!p->clean)
-			reset_socket(p->side[i].w.fd);
-		close(p->side[i].w.fd);
+		net_close(p->side[i].w.fd, !p->clean);
 		free(p->side[i].buf);
 	}
 	free(p);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kturn/net.h"
 #include "kturn/splice_pair.h"
 
 #define PIPE_SIZE   (256 * 1024)
@@ -213,13 +214,6 @@ int splice_pair__new(struct splice_pair **out, struct loop *l, int fd_a, int fd_
 	return 0;
 }
 
-static void reset_socket(int fd)
-{
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-}
-
 void splice_pair__free(struct splice_pair *p)
 {
 	if (!p)
@@ -229,9 +223,7 @@ void splice_pair__free(struct splice_pair *p)
 
 		if (p->side[i].w.fd >= 0) {
 			loop__del(p->loop, &p->side[i].w);
-			if (!p->clean)
-				reset_socket(p->side[i].w.fd);
-			close(p->side[i].w.fd);
+			net_close(p->side[i].w.fd, !p->clean);
 		}
 		if (d->pipe[0] >= 0)
 			close(d->pipe[0]);

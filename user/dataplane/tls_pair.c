@@ -10,6 +10,7 @@
 
 #include <openssl/ssl.h>
 
+#include "kturn/net.h"
 #include "kturn/tls_pair.h"
 
 #define BUF_SIZE (64 * 1024)
@@ -223,12 +224,8 @@ void tls_pair__free(struct tls_pair *p)
 	if (!p)
 		return;
 	for (int i = 0; i < 2; i++) {
-		struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
 		loop__del(p->loop, &p->w[i]);
-		if (!p->clean)
-			setsockopt(p->w[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		close(p->w[i].fd);
+		net_close(p->w[i].fd, !p->clean);
 		free(p->d[i].buf);
 	}
 	SSL_free(p->ssl);

@@ -63,3 +63,12 @@ int net_tcp_listen(const struct sockaddr *sa, int backlog, unsigned flags)
 	}
 	return fd;
 }
+
+void net_close(int fd, bool reset)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	if (reset)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
