@@ -140,13 +140,31 @@ test-unit: all
 test-integ: all
 	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) tests/run.sh integ
 
+# --- install (DESTDIR, PREFIX as usual) ------------------------------------------------
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+install: all
+	$(Q)install -D -m 0755 $(BUILD)/bin/kturnd $(DESTDIR)$(SBINDIR)/kturnd
+	$(Q)install -D -m 0755 $(BUILD)/bin/kturnctl $(DESTDIR)$(SBINDIR)/kturnctl
+	$(Q)install -D -m 0755 $(BUILD)/bin/kturn-bench $(DESTDIR)$(BINDIR)/kturn-bench
+	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		packaging/kturnd.service.in > $(DESTDIR)$(UNITDIR)/kturnd.service
+	$(Q)test -e $(DESTDIR)$(SYSCONFDIR)/kturn/kturn.conf || \
+		install -D -m 0600 packaging/kturn.conf $(DESTDIR)$(SYSCONFDIR)/kturn/kturn.conf
+	@echo "installed under $(DESTDIR)$(PREFIX); unit $(DESTDIR)$(UNITDIR)/kturnd.service"
+
 clean:
 	$(Q)rm -rf build build-san
 
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
-.PHONY: all deps run test test-unit test-integ fuzz build-fuzz clean format
+.PHONY: all deps run test test-unit test-integ fuzz build-fuzz clean format install
 .SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

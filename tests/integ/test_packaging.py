@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: MIT
+"""`make install` and the systemd unit: files in place, the unit verifies, and
+kturnd runs and splices under exactly the unit's capability bounding set."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+import kturnd as K
+import stunpy as S
+from tcpturn import PASSWORD, REALM, USER, Control, attempt, bind, read_exact
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+UNIT_IN = os.path.join(ROOT, "packaging", "kturnd.service.in")
+
+
+def unit_caps():
+    text = open(UNIT_IN).read()
+    caps = re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M).group(1).split()
+    assert caps and all(c.startswith("CAP_") for c in caps), caps
+    return caps
+
+
+def test_make_install_destdir(tmp_path):
+    dest = tmp_path / "root"
+    r = subprocess.run(["make", "-C", ROOT, "install", "DESTDIR=%s" % dest, "PREFIX=/usr"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for path, mode in (("usr/sbin/kturnd", 0o755), ("usr/sbin/kturnctl", 0o755),
+                       ("usr/bin/kturn-bench", 0o755), ("etc/kturn/kturn.conf", 0o600),
+                       ("usr/lib/systemd/system/kturnd.service", 0o644)):
+        st = os.stat(dest / path)
+        assert st.st_mode & 0o777 == mode, (path, oct(st.st_mode))
+    unit = (dest / "usr/lib/systemd/system/kturnd.service").read_text()
+    assert "ExecStart=/usr/sbin/kturnd -c /etc/kturn/kturn.conf" in unit
+    assert "@" not in unit.split("[Unit]")[1]
+    # the example configuration is one kturnd accepts as it is
+    r = subprocess.run([str(dest / "usr/sbin/kturnd"), "-c", str(dest / "etc/kturn/kturn.conf"),
+                        "--version"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and r.stdout.startswith("kturnd "), r
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_unit_verifies(tmp_path):
+    unit = tmp_path / "kturnd.service"
+    unit.write_text(open(UNIT_IN).read().replace("@SBINDIR@", os.path.dirname(K.binary()))
+                    .replace("@SYSCONFDIR@", str(tmp_path)))
+    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv not installed")
+def test_sockmap_plane_runs_with_the_units_capabilities(tmp_path):
+    """The unit's CapabilityBoundingSet is enough for the sockmap plane (and so
+    is the least: CAP_PERFMON is needed for the verdict's tcp_sock access)."""
+    bounding = "-all," + ",".join("+" + c[4:].lower() for c in unit_caps())
+    k = K.Kturnd(tmp_path / "kturnd", extra=["--realm", REALM, "--user", "%s:%s" % (USER, PASSWORD),
+                        "--allow-loopback-peers", "--min-port", "29000", "--max-port", "29099",
+                        "--kturn-data-plane", "sockmap"])
+    k.argv = [shutil.which("setpriv"), "--inh-caps=-all", "--ambient-caps=-all",
+              "--bounding-set=" + bounding, "--"] + k.argv
+    k.start()
+    try:
+        ctl = Control(("127.0.0.1", k.port))
+        assert ctl.allocate().cls == S.SUCCESS
+        ctl.permit("127.0.0.1")
+        peer = socket.create_connection(ctl.relay, timeout=5)
+        data, r = bind(ctl, attempt(ctl, peer))
+        assert r.cls == S.SUCCESS
+        data.sendall(b"least privilege")
+        assert read_exact(peer, 15) == b"least privilege"
+        assert "plane=sockmap" in k.log()
+    finally:
+        assert k.stop() == 0, k.tail()
+        k.remove_pin_dir()
