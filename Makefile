@@ -129,7 +129,7 @@ run: deps all
 		--min-port $(RUN_MIN_PORT) --max-port $(RUN_MAX_PORT) --allow-loopback-peers \
 		--kturn-rfc5766-channels --verbose
 
-test: deps all $(FUZZ_BINS)
+test: deps all $(MANS) $(FUZZ_BINS)
 	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) tests/run.sh
 
 TEST_FUZZ_SECONDS ?= 20
@@ -140,17 +140,29 @@ test-unit: all
 test-integ: all
 	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) tests/run.sh integ
 
+# --- man pages: generated from --help (help2man), so they cannot drift from the options --
+MANS := $(BUILD)/man/kturnd.8
+
+$(BUILD)/man/kturnd.8: $(BUILD)/bin/kturnd man/kturnd.h2m
+	$(call msg,MAN,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)help2man -N -s 8 -i man/kturnd.h2m -o $@ $(BUILD)/bin/kturnd
+
+man: $(MANS)
+
 # --- install (DESTDIR, PREFIX as usual) ------------------------------------------------
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 BINDIR ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
 
-install: all
+install: all $(MANS)
 	$(Q)install -D -m 0755 $(BUILD)/bin/kturnd $(DESTDIR)$(SBINDIR)/kturnd
 	$(Q)install -D -m 0755 $(BUILD)/bin/kturnctl $(DESTDIR)$(SBINDIR)/kturnctl
 	$(Q)install -D -m 0755 $(BUILD)/bin/kturn-bench $(DESTDIR)$(BINDIR)/kturn-bench
+	$(Q)install -D -m 0644 $(BUILD)/man/kturnd.8 $(DESTDIR)$(MANDIR)/man8/kturnd.8
 	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
 	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		packaging/kturnd.service.in > $(DESTDIR)$(UNITDIR)/kturnd.service
@@ -164,7 +176,7 @@ clean:
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
-.PHONY: all deps run test test-unit test-integ fuzz build-fuzz clean format install
+.PHONY: all deps run test test-unit test-integ fuzz build-fuzz clean format install man
 .SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

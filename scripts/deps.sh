@@ -5,7 +5,7 @@ set -eu
 
 PKGS="make gcc clang llvm libclang-rt-14-dev pkg-config
 libbpf-dev bpftool libelf-dev zlib1g-dev libssl-dev libidn-dev
-libcmocka-dev python3 python3-pytest iproute2 coturn openssl"
+libcmocka-dev python3 python3-pytest iproute2 coturn openssl help2man man-db"
 
 missing=""
 for p in $PKGS; do

@@ -78,3 +78,23 @@ def test_sockmap_plane_runs_with_the_units_capabilities(tmp_path):
     finally:
         assert k.stop() == 0, k.tail()
         k.remove_pin_dir()
+
+
+@pytest.mark.skipif(not shutil.which("man"), reason="man not installed")
+def test_kturnd_man_page_renders_and_lists_every_option():
+    page = os.path.join(os.path.dirname(os.path.dirname(K.binary())), "man", "kturnd.8")
+    if not os.path.exists(page):
+        r = subprocess.run(["make", "-C", ROOT, "man"], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["man", "--warnings", "-l", page], capture_output=True, text=True,
+                       timeout=30, env=dict(os.environ, MANPAGER="cat", MANWIDTH="100"))
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    text = r.stdout
+    for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "SIGNALS", "FILES", "EXIT STATUS"):
+        assert "\n" + section in text, section
+    helptext = subprocess.run([K.binary(), "--help"], capture_output=True, text=True).stdout
+    options = set(re.findall(r"--([a-z][a-zA-Z0-9-]+)", helptext))
+    assert len(options) >= 50, options
+    missing = sorted(o for o in options if "--" + o not in text.replace("\u2010", "-"))
+    assert not missing, missing
