@@ -29,29 +29,7 @@
 
 static const uint8_t TID[STUN_TID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 
-/* RFC 8489 Appendix B.1 with erratum 6268 (same bytes as test_stun_vectors.c). */
-static const uint8_t rfc8489_b1[] = {
-	0x00, 0x01, 0x00, 0x90, 0x21, 0x12, 0xa4, 0x42, 0x78, 0xad, 0x34, 0x33, 0xc6, 0xad, 0x72,
-	0xc0, 0x29, 0xda, 0x41, 0x2e, 0x00, 0x1e, 0x00, 0x20, 0x4a, 0x3c, 0xf3, 0x8f, 0xef, 0x69,
-	0x92, 0xbd, 0xa9, 0x52, 0xc6, 0x78, 0x04, 0x17, 0xda, 0x0f, 0x24, 0x81, 0x94, 0x15, 0x56,
-	0x9e, 0x60, 0xb2, 0x05, 0xc4, 0x6e, 0x41, 0x40, 0x7f, 0x17, 0x04, 0x00, 0x15, 0x00, 0x29,
-	0x6f, 0x62, 0x4d, 0x61, 0x74, 0x4a, 0x6f, 0x73, 0x32, 0x41, 0x41, 0x41, 0x43, 0x66, 0x2f,
-	0x2f, 0x34, 0x39, 0x39, 0x6b, 0x39, 0x35, 0x34, 0x64, 0x36, 0x4f, 0x4c, 0x33, 0x34, 0x6f,
-	0x4c, 0x39, 0x46, 0x53, 0x54, 0x76, 0x79, 0x36, 0x34, 0x73, 0x41, 0x00, 0x00, 0x00, 0x00,
-	0x14, 0x00, 0x0b, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x2e, 0x6f, 0x72, 0x67, 0x00,
-	0x00, 0x1d, 0x00, 0x04, 0x00, 0x02, 0x00, 0x00, 0x00, 0x1c, 0x00, 0x20, 0xb5, 0xc7, 0xbf,
-	0x00, 0x5b, 0x6c, 0x52, 0xa2, 0x1c, 0x51, 0xc5, 0xe8, 0x92, 0xf8, 0x19, 0x24, 0x13, 0x62,
-	0x96, 0xcb, 0x92, 0x7c, 0x43, 0x14, 0x93, 0x09, 0x27, 0x8c, 0xc6, 0x51, 0x8e, 0x65,
-};
-
-/* U+30DE U+30C8 U+30EA U+30C3 U+30AF U+30B9 in UTF-8 */
-static const char b1_user[] = "\xe3\x83\x9e\xe3\x83\x88\xe3\x83\xaa\xe3\x83\x83\xe3\x82\xaf\xe3"
-			      "\x82\xb9";
-/* "The<U+00AD>M<U+00AA>tr<U+2168>": SASLprep gives "TheMatrIX" */
-static const char b1_pass[] = "The\xc2\xad"
-			      "M\xc2\xaa"
-			      "tr\xe2\x85\xa8";
-static const char b1_realm[] = "example.org";
+#include "rfc8489_b1.h" /* RFC 8489 B.1 with erratum 6268: rfc8489_b1[], lt_* */
 
 enum algs_mode {
 	ALGS_NONE, /* neither PASSWORD-ALGORITHMS nor PASSWORD-ALGORITHM */
@@ -444,27 +422,27 @@ static void nonce_any_port_and_mapped(void **state)
 static void rfc8489_b1_vector(void **state)
 {
 	struct fixture *f = fx(state);
-	struct conf_user u = {(char *)b1_user, (char *)b1_pass, false};
+	struct conf_user u = {(char *)lt_user, (char *)lt_pass, false};
 	struct auth_creds c = {.users = &(struct conf_users){&u, 1}};
 	uint8_t key[32], hash[32];
-	struct req q = {.realm = b1_realm, .algs = ALGS_BOTH, .alg = STUN_PWALG_SHA256};
+	struct req q = {.realm = lt_realm, .algs = ALGS_BOTH, .alg = STUN_PWALG_SHA256};
 
-	auth_make(f, CONF_AUTH_LONG_TERM, b1_realm);
+	auth_make(f, CONF_AUTH_LONG_TERM, lt_realm);
 	assert_int_equal(auth__set_credentials(f->a, &c), 0);
 	/* The published nonce is not ours: stale, whatever else the message says. */
 	assert_int_equal(stun_msg__parse(&f->m, rfc8489_b1, sizeof(rfc8489_b1)), 0);
 	assert_failed(f, 438);
 
 	/* The same kind of request with a nonce of ours passes. */
-	stun_userhash(b1_user, strlen(b1_user), b1_realm, strlen(b1_realm), hash);
+	stun_userhash(lt_user, strlen(lt_user), lt_realm, strlen(lt_realm), hash);
 	assert_memory_equal(hash, rfc8489_b1 + 24, 32);
 	q.userhash = hash;
 	q.nonce = get_nonce(f, &f->client, NOW);
 	q.key = key;
-	q.key_len = lt_key(STUN_PWALG_SHA256, b1_user, b1_realm, b1_pass, key);
+	q.key_len = lt_key(STUN_PWALG_SHA256, lt_user, lt_realm, lt_pass, key);
 	q.mi256 = true;
 	build_req(f, &q);
-	assert_ok(f, b1_user, STUN_PWALG_SHA256, true, key);
+	assert_ok(f, lt_user, STUN_PWALG_SHA256, true, key);
 
 	/* Like B.1 itself, PASSWORD-ALGORITHM alone: with our nonce that is a 400. */
 	q.algs = ALGS_ONE;
