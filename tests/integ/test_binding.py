@@ -110,24 +110,6 @@ def clients():
         c.close()
 
 
-def ipv6_loopback_usable():
-    if not socket.has_ipv6:
-        return "Python built without IPv6"
-    try:
-        with open("/proc/sys/net/ipv6/conf/lo/disable_ipv6") as f:
-            if f.read().strip() != "0":
-                return "IPv6 disabled on lo"
-    except OSError:
-        return "no IPv6 in this kernel"
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        s.bind((LO6, 0))
-        s.close()
-    except OSError as e:
-        return "cannot bind ::1: %s" % e
-    return None
-
-
 # --- basic Binding ---------------------------------------------------------------
 
 
@@ -165,9 +147,7 @@ def test_fingerprint_option_always_adds_fingerprint(kturnd_factory, clients, tra
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_binding_ipv6_loopback(kturnd_factory, clients, transport):
-    why = ipv6_loopback_usable()
-    if why:
-        pytest.skip(why)
+    sockio.need_ipv6()
     k = kturnd_factory(ips=[LO4, LO6])
     c6 = clients(transport, (LO6, k.port))
     m = c6.binding(fingerprint=True)

@@ -22,17 +22,6 @@ LO6 = "::1"
 DEFAULT_LIFETIME = 600
 
 
-def need_ipv6():
-    why = T.ipv6_loopback_problem()
-    if why:
-        pytest.skip(why)
-
-
-def error_of(m):
-    assert m.cls == S.ERROR, "expected an error response, got %r" % m
-    return m.error()[0]
-
-
 # --- success ------------------------------------------------------------------------
 
 
@@ -127,20 +116,20 @@ def test_dont_fragment_accepted(turn):
 def test_allocate_without_requested_transport_400(turn):
     e = turn()
     c = e.client()
-    assert error_of(c.allocate(proto=None, check=False)) == 400
+    assert T.error_of(c.allocate(proto=None, check=False)) == 400
 
 
 @pytest.mark.parametrize("proto", [1, 132, 255])
 def test_allocate_unsupported_transport_442(turn, proto):
     e = turn()
     c = e.client()
-    assert error_of(c.allocate(proto=proto, check=False)) == 442
+    assert T.error_of(c.allocate(proto=proto, check=False)) == 442
 
 
 def test_allocate_tcp_transport_over_udp_400(turn):
     e = turn()
     c = e.client(transport="udp")
-    assert error_of(c.allocate(proto=T.PROTO_TCP, check=False)) == 400
+    assert T.error_of(c.allocate(proto=T.PROTO_TCP, check=False)) == 400
 
 
 def test_second_allocate_on_same_5tuple_437(turn):
@@ -149,7 +138,7 @@ def test_second_allocate_on_same_5tuple_437(turn):
     c.allocate()
     first = c.relay
     m = c.allocate(check=False)  # new transaction id
-    assert error_of(m) == 437
+    assert T.error_of(m) == 437
     assert c.refresh().cls == S.SUCCESS  # the first allocation is intact
     assert c.relayed == [first]
 
@@ -179,7 +168,7 @@ def test_request_without_allocation_437(turn, method):
             "create_permission": lambda: c.create_permission(p, check=False),
             "channel_bind": lambda: c.channel_bind(0x4000, p, check=False)}[method]
     m = call()
-    assert error_of(m) == 437
+    assert T.error_of(m) == 437
     assert m.integrity_ok(c.key()), "437 after authentication must be signed"
 
 
@@ -189,7 +178,7 @@ def test_other_user_on_allocation_441(turn):
     c.allocate()
     c.username, c.password = "bob", "bob-pw"  # same 5-tuple, other valid credentials
     m = c.refresh(check=False)
-    assert error_of(m) == 441
+    assert T.error_of(m) == 441
     c.username, c.password = "alice", "alice-pw"
     assert c.refresh().cls == S.SUCCESS
 
@@ -218,7 +207,7 @@ def test_even_port_reservation_token_gives_next_port(turn):
     assert b.relay == (a.relay[0], a.relay[1] + 1)
     # the token is used up
     c = e.client("carol")
-    assert error_of(c.allocate(token=token, check=False)) == 508
+    assert T.error_of(c.allocate(token=token, check=False)) == 508
 
 
 def test_reserved_port_not_given_to_others(turn):
@@ -227,7 +216,7 @@ def test_reserved_port_not_given_to_others(turn):
     a = e.client("alice")
     token = a.allocate(even_port=True).require(S.RESERVATION_TOKEN)
     assert a.relay[1] == e.port_range[0]
-    assert error_of(e.client("carol").allocate(check=False)) == 508
+    assert T.error_of(e.client("carol").allocate(check=False)) == 508
     b = e.client("bob")
     b.allocate(token=token)
     assert b.relay[1] == e.port_range[1]
@@ -238,7 +227,7 @@ def test_reservation_token_with_even_port_400(turn):
     a = e.client("alice")
     token = a.allocate(even_port=True).require(S.RESERVATION_TOKEN)
     b = e.client("bob")
-    assert error_of(b.allocate(even_port=False, token=token, check=False)) == 400
+    assert T.error_of(b.allocate(even_port=False, token=token, check=False)) == 400
 
 
 def test_reservation_token_with_requested_family_400(turn):
@@ -247,20 +236,20 @@ def test_reservation_token_with_requested_family_400(turn):
     a = e.client("alice")
     token = a.allocate(even_port=True).require(S.RESERVATION_TOKEN)
     b = e.client("bob")
-    assert error_of(b.allocate(token=token, family=S.FAMILY_IPV4, check=False)) == 400
+    assert T.error_of(b.allocate(token=token, family=S.FAMILY_IPV4, check=False)) == 400
 
 
 def test_unknown_reservation_token_508(turn):
     e = turn()
     c = e.client()
-    assert error_of(c.allocate(token=b"\x01\x02\x03\x04\x05\x06\x07\x08", check=False)) == 508
+    assert T.error_of(c.allocate(token=b"\x01\x02\x03\x04\x05\x06\x07\x08", check=False)) == 508
 
 
 # --- address families (RFC 8656 §7.2) ---------------------------------------------------
 
 
 def test_requested_family_ipv6(turn):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6])
     c = e.client()
     m = c.allocate(family=S.FAMILY_IPV6)
@@ -273,7 +262,7 @@ def test_requested_family_ipv6(turn):
 def test_ipv6_client_gets_ipv4_relay_by_default(turn, transport):
     """No REQUESTED-ADDRESS-FAMILY: an IPv4 relayed address, whatever the client's
     own family (RFC 8656 §7.2)."""
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6])
     c = e.client(transport=transport, ip=LO6)
     m = c.allocate()
@@ -286,7 +275,7 @@ def test_ipv6_client_gets_ipv4_relay_by_default(turn, transport):
 def test_requested_family_ipv6_without_ipv6_relay_440(turn):
     e = turn(ips=[LO4])
     c = e.client()
-    assert error_of(c.allocate(family=S.FAMILY_IPV6, check=False)) == 440
+    assert T.error_of(c.allocate(family=S.FAMILY_IPV6, check=False)) == 440
 
 
 def test_requested_family_ipv4_explicit(turn):
@@ -297,7 +286,7 @@ def test_requested_family_ipv4_explicit(turn):
 
 
 def test_additional_family_ipv6_gives_two_relayed_addresses(turn):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6])
     c = e.client()
     m = c.allocate(additional_family=S.FAMILY_IPV6)
@@ -322,13 +311,13 @@ def test_requested_and_additional_family_400(turn):
     e = turn()
     c = e.client()
     m = c.allocate(family=S.FAMILY_IPV4, additional_family=S.FAMILY_IPV6, check=False)
-    assert error_of(m) == 400
+    assert T.error_of(m) == 400
 
 
 def test_additional_family_ipv4_400(turn):
     e = turn()
     c = e.client()
-    assert error_of(c.allocate(additional_family=S.FAMILY_IPV4, check=False)) == 400
+    assert T.error_of(c.allocate(additional_family=S.FAMILY_IPV4, check=False)) == 400
 
 
 # --- Refresh and expiry ---------------------------------------------------------------
@@ -352,7 +341,7 @@ def test_refresh_requested_family_mismatch_443(turn):
     c.allocate()
     m = c.refresh(check=False, extra=[(S.REQUESTED_ADDRESS_FAMILY,
                                        S.address_family(S.FAMILY_IPV6))])
-    assert error_of(m) == 443
+    assert T.error_of(m) == 443
     assert c.refresh(extra=[(S.REQUESTED_ADDRESS_FAMILY,
                              S.address_family(S.FAMILY_IPV4))]).cls == S.SUCCESS
 
@@ -363,8 +352,8 @@ def test_refresh_zero_deletes_allocation(turn):
     c.allocate()
     m = c.refresh(0)
     assert S.parse_u32(m.require(S.LIFETIME)) == 0
-    assert error_of(c.refresh(check=False)) == 437
-    assert error_of(c.create_permission((LO4, 9), check=False)) == 437
+    assert T.error_of(c.refresh(check=False)) == 437
+    assert T.error_of(c.create_permission((LO4, 9), check=False)) == 437
     # the 5-tuple is free again: a new Allocate succeeds
     c.allocate()
     assert e.in_range(c.relay[1])
@@ -382,7 +371,7 @@ def test_allocation_expires_after_lifetime(turn):
     time.sleep(1.8)
     p.send(c.relay, b"after expiry")
     assert c.no_data(0.3) is None, "expired relay still forwards"
-    assert error_of(c.refresh(check=False)) == 437
+    assert T.error_of(c.refresh(check=False)) == 437
 
 
 def test_expired_relay_port_is_reused(turn):
@@ -392,7 +381,7 @@ def test_expired_relay_port_is_reused(turn):
     a.allocate()
     assert a.relay[1] == e.port_range[0]
     b = e.client("bob")
-    assert error_of(b.allocate(check=False)) == 508  # range exhausted
+    assert T.error_of(b.allocate(check=False)) == 508  # range exhausted
     time.sleep(1.8)
     b.allocate()
     assert b.relay[1] == e.port_range[0]
@@ -403,7 +392,7 @@ def test_deleted_relay_port_is_reused(turn):
     a = e.client("alice")
     a.allocate()
     b = e.client("bob")
-    assert error_of(b.allocate(check=False)) == 508
+    assert T.error_of(b.allocate(check=False)) == 508
     a.refresh(0)
     b.allocate()
     assert b.relay == a.relay
@@ -416,7 +405,7 @@ def test_tcp_close_deletes_allocation(turn, close):
     a = e.client("alice", transport="tcp")
     a.allocate()
     b = e.client("bob")
-    assert error_of(b.allocate(check=False)) == 508
+    assert T.error_of(b.allocate(check=False)) == 508
     if close == "rst":
         a.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     a.close()
@@ -449,7 +438,7 @@ def test_user_quota_486(turn):
     a1.allocate()
     a2.allocate()
     m = a3.allocate(check=False)
-    assert error_of(m) == 486
+    assert T.error_of(m) == 486
     assert m.integrity_ok(a3.key())
     e.client("bob").allocate()  # other users are not affected
     a1.refresh(0)
@@ -461,7 +450,7 @@ def test_total_quota_486(turn):
     e.client("alice").allocate()
     b = e.client("bob")
     b.allocate()
-    assert error_of(e.client("carol").allocate(check=False)) == 486
+    assert T.error_of(e.client("carol").allocate(check=False)) == 486
     b.refresh(0)
     e.client("carol").allocate()
 
@@ -474,7 +463,7 @@ def test_port_range_exhausted_508(turn):
         c.allocate()
         got.add(c.relay[1])
     assert got == {e.port_range[0], e.port_range[1]}
-    assert error_of(e.client("carol").allocate(check=False)) == 508
+    assert T.error_of(e.client("carol").allocate(check=False)) == 508
 
 
 

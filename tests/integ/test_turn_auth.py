@@ -21,11 +21,6 @@ NONCE_COOKIE = b"obMatJos2"
 OFFERED_ALGORITHMS = [(S.PASSWORD_ALG_SHA256, b""), (S.PASSWORD_ALG_MD5, b"")]
 
 
-def error_of(m):
-    assert m.cls == S.ERROR, "expected an error response, got %r" % m
-    return m.error()[0]
-
-
 def assert_challenge(m, code=401, realm=T.REALM, anonymity=None):
     """An unsigned 401/438 carrying REALM, a kturn NONCE and PASSWORD-ALGORITHMS.
 
@@ -33,7 +28,7 @@ def assert_challenge(m, code=401, realm=T.REALM, anonymity=None):
     kturn offers it with static users only (a REST username is made up per
     session, so there is nothing to hash). None: not checked.
     """
-    assert error_of(m) == code, m
+    assert T.error_of(m) == code, m
     assert m.require(S.REALM) == realm.encode()
     nonce = m.require(S.NONCE)
     assert nonce.startswith(NONCE_COOKIE), nonce
@@ -193,7 +188,7 @@ def test_integrity_without_username_realm_or_nonce_400(turn, missing):
     e = turn()
     c = e.client("alice")
     m = c.allocate(check=False, omit=[missing])  # 401 dance, then the retry lacks it
-    assert error_of(m) == 400
+    assert T.error_of(m) == 400
     assert S.MESSAGE_INTEGRITY not in m.types
 
 
@@ -257,7 +252,7 @@ def test_password_algorithms_altered_400(turn):
     c.allocate()
     m = c.refresh(check=False, override={
         S.PASSWORD_ALGORITHMS: S.password_algorithms([S.PASSWORD_ALG_SHA256])})
-    assert error_of(m) == 400
+    assert T.error_of(m) == 400
 
 
 def test_password_algorithms_reordered_400(turn):
@@ -266,7 +261,7 @@ def test_password_algorithms_reordered_400(turn):
     c.allocate()
     m = c.refresh(check=False, override={S.PASSWORD_ALGORITHMS: S.password_algorithms(
         [S.PASSWORD_ALG_MD5, S.PASSWORD_ALG_SHA256])})
-    assert error_of(m) == 400
+    assert T.error_of(m) == 400
 
 
 @pytest.mark.parametrize("omit", [S.PASSWORD_ALGORITHMS, S.PASSWORD_ALGORITHM],
@@ -275,7 +270,7 @@ def test_only_one_of_password_algorithm_attributes_400(turn, omit):
     e = turn()
     c = e.client("bob", alg="sha256")
     c.allocate()
-    assert error_of(c.refresh(check=False, omit=[omit])) == 400
+    assert T.error_of(c.refresh(check=False, omit=[omit])) == 400
 
 
 def test_password_algorithm_not_offered_400(turn):
@@ -283,7 +278,7 @@ def test_password_algorithm_not_offered_400(turn):
     c = e.client("bob", alg="sha256")
     c.allocate()
     m = c.refresh(check=False, override={S.PASSWORD_ALGORITHM: S.password_algorithm(0x0003)})
-    assert error_of(m) == 400
+    assert T.error_of(m) == 400
 
 
 # --- signing of responses --------------------------------------------------------------
@@ -293,7 +288,7 @@ def test_error_after_authentication_is_signed(turn):
     e = turn()
     c = e.client("alice")
     m = c.refresh(check=False)  # authenticated, but no allocation
-    assert error_of(m) == 437
+    assert T.error_of(m) == 437
     assert m.integrity_ok(c.key())
 
 
@@ -301,7 +296,7 @@ def test_sha256_error_after_authentication_signed_sha256(turn):
     e = turn()
     c = e.client("bob", alg="sha256")
     m = c.refresh(check=False)
-    assert error_of(m) == 437
+    assert T.error_of(m) == 437
     assert m.integrity_ok(c.key(), sha256=True)
 
 
@@ -342,7 +337,7 @@ def test_unknown_required_attribute_after_auth_420_signed(turn):
     e = turn()
     c = e.client("alice")
     m = c.allocate(check=False, extra=[(0x0031, b"abcd")])
-    assert error_of(m) == 420
+    assert T.error_of(m) == 420
     assert m.unknown() == [0x0031]
     assert m.integrity_ok(c.key()), "420 to an authenticated request is not signed: %r" % m
 

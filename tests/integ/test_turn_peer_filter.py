@@ -9,23 +9,13 @@ non-loopback address.
 
 import pytest
 
+import sockio
 import stunpy as S
 import turnclient as T
 
 LO4 = "127.0.0.1"
 LO6 = "::1"
 SILENCE = 0.3
-
-
-def error_of(m):
-    assert m.cls == S.ERROR, "expected an error response, got %r" % m
-    return m.error()[0]
-
-
-def need_ipv6():
-    why = T.ipv6_loopback_problem()
-    if why:
-        pytest.skip(why)
 
 
 def dual_stack_client(e):
@@ -41,20 +31,20 @@ DEFAULT_DENIED = ["127.0.0.1", "127.1.2.3", "0.0.0.0", "::", "::1", "::ffff:127.
 
 @pytest.mark.parametrize("peer_ip", DEFAULT_DENIED)
 def test_default_denied_peer_create_permission_403(turn, peer_ip):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6], loopback=False)
     c = dual_stack_client(e)
     m = c.create_permission((peer_ip, 5000), check=False)
-    assert error_of(m) == 403
+    assert T.error_of(m) == 403
     assert m.integrity_ok(c.key())
 
 
 @pytest.mark.parametrize("peer_ip", DEFAULT_DENIED)
 def test_default_denied_peer_channel_bind_403(turn, peer_ip):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6], loopback=False)
     c = dual_stack_client(e)
-    assert error_of(c.channel_bind(0x4000, (peer_ip, 5000), check=False)) == 403
+    assert T.error_of(c.channel_bind(0x4000, (peer_ip, 5000), check=False)) == 403
 
 
 def test_default_denied_ipv4_only_server(turn):
@@ -63,8 +53,8 @@ def test_default_denied_ipv4_only_server(turn):
     c = e.client()
     c.allocate()
     p = e.peer(LO4)
-    assert error_of(c.create_permission(p.addr, check=False)) == 403
-    assert error_of(c.channel_bind(0x4000, p.addr, check=False)) == 403
+    assert T.error_of(c.create_permission(p.addr, check=False)) == 403
+    assert T.error_of(c.channel_bind(0x4000, p.addr, check=False)) == 403
     c.send_indication(p.addr, b"to a denied peer")
     assert p.silent(SILENCE) is None
     p.send(c.relay, b"from a denied peer")
@@ -72,7 +62,7 @@ def test_default_denied_ipv4_only_server(turn):
 
 
 def test_allow_loopback_peers(turn):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6], loopback=True)
     c = dual_stack_client(e)
     p4, p6 = e.peer(LO4), e.peer(LO6)
@@ -87,11 +77,11 @@ def test_allow_loopback_peers(turn):
 
 @pytest.mark.parametrize("peer_ip", ["0.0.0.0", "::"])
 def test_unspecified_never_allowed(turn, peer_ip):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6], loopback=True)
     c = dual_stack_client(e)
-    assert error_of(c.create_permission((peer_ip, 5000), check=False)) == 403
-    assert error_of(c.channel_bind(0x4000, (peer_ip, 5000), check=False)) == 403
+    assert T.error_of(c.create_permission((peer_ip, 5000), check=False)) == 403
+    assert T.error_of(c.channel_bind(0x4000, (peer_ip, 5000), check=False)) == 403
 
 
 def test_one_denied_peer_installs_nothing(turn):
@@ -99,7 +89,7 @@ def test_one_denied_peer_installs_nothing(turn):
     c = e.client()
     c.allocate()
     ok = e.peer(LO4)
-    assert error_of(c.create_permission(ok.addr, ("127.0.0.9", 5000), check=False)) == 403
+    assert T.error_of(c.create_permission(ok.addr, ("127.0.0.9", 5000), check=False)) == 403
     ok.send(c.relay, b"should not pass")
     assert c.no_data(SILENCE) is None, "403 CreatePermission installed a permission"
     c.send_indication(ok.addr, b"should not pass")
@@ -111,7 +101,7 @@ def test_denied_peer_ip_range(turn):
     c = e.client()
     c.allocate()
     for ip in ("127.0.0.10", "127.0.0.15", "127.0.0.20"):
-        assert error_of(c.create_permission((ip, 5000), check=False)) == 403, ip
+        assert T.error_of(c.create_permission((ip, 5000), check=False)) == 403, ip
     for ip in ("127.0.0.9", "127.0.0.21"):
         assert c.create_permission((ip, 5000)).cls == S.SUCCESS
     p = e.peer("127.0.0.15")
@@ -129,16 +119,16 @@ def test_allowed_peer_ip_overrides_denied(turn):
     c.send_indication(p.addr, b"allowed inside denied range")
     got, src = p.recv(1.0)
     assert got == b"allowed inside denied range" and src == c.relay
-    assert error_of(c.create_permission(("127.0.0.16", 5000), check=False)) == 403
+    assert T.error_of(c.create_permission(("127.0.0.16", 5000), check=False)) == 403
 
 
 def test_denied_peer_ip_cidr_and_ipv6(turn):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6], loopback=True,
              extra=["--denied-peer-ip", "127.0.0.64/30", "--denied-peer-ip", "::1"])
     c = dual_stack_client(e)
     for ip in ("127.0.0.64", "127.0.0.67", "::1"):
-        assert error_of(c.create_permission((ip, 5000), check=False)) == 403, ip
+        assert T.error_of(c.create_permission((ip, 5000), check=False)) == 403, ip
     for ip in ("127.0.0.63", "127.0.0.68"):
         assert c.create_permission((ip, 5000)).cls == S.SUCCESS, ip
 
@@ -150,18 +140,18 @@ EMBEDDED_LOOPBACK = ["64:ff9b::7f00:1", "::ffff:0:7f00:1", "2002:7f00:1::1"]
 
 @pytest.mark.parametrize("peer_ip", EMBEDDED_LOOPBACK)
 def test_ipv6_embedding_of_loopback_denied(turn, peer_ip):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6], loopback=False)
     c = dual_stack_client(e)
-    assert error_of(c.create_permission((peer_ip, 5000), check=False)) == 403
-    assert error_of(c.channel_bind(0x4000, (peer_ip, 5000), check=False)) == 403
+    assert T.error_of(c.create_permission((peer_ip, 5000), check=False)) == 403
+    assert T.error_of(c.channel_bind(0x4000, (peer_ip, 5000), check=False)) == 403
 
 
 def test_denied_peer_ip_channel_bind_403(turn):
     e = turn(loopback=True, extra=["--denied-peer-ip", "127.0.0.50"])
     c = e.client()
     c.allocate()
-    assert error_of(c.channel_bind(0x4000, ("127.0.0.50", 5000), check=False)) == 403
+    assert T.error_of(c.channel_bind(0x4000, ("127.0.0.50", 5000), check=False)) == 403
     # the channel number stays free for an allowed peer
     c.channel_bind(0x4000, ("127.0.0.51", 5000))
 
@@ -188,8 +178,8 @@ def test_own_listening_address_denied(netns_turn):
     assert c.relay[0] == link["b4"]
     for port in (e.port, 5000, c.relay[1]):
         m = c.create_permission((link["b4"], port), check=False)
-        assert error_of(m) == 403, port
-        assert error_of(c.channel_bind(0x4000, (link["b4"], port), check=False)) == 403
+        assert T.error_of(m) == 403, port
+        assert T.error_of(c.channel_bind(0x4000, (link["b4"], port), check=False)) == 403
 
 
 def test_send_to_own_address_dropped(netns_turn):
@@ -198,7 +188,7 @@ def test_send_to_own_address_dropped(netns_turn):
     own = e.peer(link["b4"], ns=e.k.ns)  # in the server's namespace, on its address
     c = e.client(local_ip=link["a4"])
     c.allocate()
-    assert error_of(c.create_permission(own.addr, check=False)) == 403
+    assert T.error_of(c.create_permission(own.addr, check=False)) == 403
     c.send_indication(own.addr, b"to the server itself")
     assert own.silent(SILENCE) is None
     own.send(c.relay, b"from the server's own address")
@@ -232,8 +222,8 @@ def test_relay_ip_denied_as_peer(topology, kturnd_factory):
         c = e.client(local_ip=link1["a4"])
         c.allocate()
         assert c.relay[0] == link2["b4"]
-        assert error_of(c.create_permission((link2["b4"], 7000), check=False)) == 403
-        assert error_of(c.create_permission((link1["b4"], 7000), check=False)) == 403
+        assert T.error_of(c.create_permission((link2["b4"], 7000), check=False)) == 403
+        assert T.error_of(c.create_permission((link1["b4"], 7000), check=False)) == 403
         c.create_permission((link2["a4"], 7000))
     finally:
         e.close()

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import kturnd as K
+import sockio
 import stunpy as S
 import turnclient as T
 
@@ -41,17 +42,6 @@ def any_transport_client(request, turn, cert_pair):
         c = e.client("alice", request.param)
     c.allocate()
     return e, c
-
-
-def error_of(m):
-    assert m.cls == S.ERROR, "expected an error response, got %r" % m
-    return m.error()[0]
-
-
-def need_ipv6():
-    why = T.ipv6_loopback_problem()
-    if why:
-        pytest.skip(why)
 
 
 def expect_at_peer(p, relay, data):
@@ -158,16 +148,16 @@ def test_create_permission_without_peer_400(turn):
     e = turn()
     c = e.client()
     c.allocate()
-    assert error_of(c.create_permission(check=False)) == 400
+    assert T.error_of(c.create_permission(check=False)) == 400
 
 
 def test_create_permission_family_mismatch_443(turn):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6])
     c = e.client()
     c.allocate()  # IPv4 relay only
-    assert error_of(c.create_permission((LO6, 5000), check=False)) == 443
-    assert error_of(c.channel_bind(0x4000, (LO6, 5000), check=False)) == 443
+    assert T.error_of(c.create_permission((LO6, 5000), check=False)) == 443
+    assert T.error_of(c.channel_bind(0x4000, (LO6, 5000), check=False)) == 443
 
 
 def test_permission_expires(turn):
@@ -342,7 +332,7 @@ def test_channel_number_out_of_range_400(turn, channel):
     c = e.client()
     c.allocate()
     p = e.peer(LO4)
-    assert error_of(c.channel_bind(channel, p.addr, check=False)) == 400
+    assert T.error_of(c.channel_bind(channel, p.addr, check=False)) == 400
 
 
 @pytest.mark.parametrize("channel", [0x4000, 0x4FFF])
@@ -361,8 +351,8 @@ def test_channel_bind_missing_attributes_400(turn):
     c = e.client()
     c.allocate()
     p = e.peer(LO4)
-    assert error_of(c.channel_bind(0x4000, None, check=False)) == 400
-    assert error_of(c.channel_bind(None, p.addr, check=False)) == 400
+    assert T.error_of(c.channel_bind(0x4000, None, check=False)) == 400
+    assert T.error_of(c.channel_bind(None, p.addr, check=False)) == 400
 
 
 def test_channel_already_bound_to_other_peer_400(turn):
@@ -371,7 +361,7 @@ def test_channel_already_bound_to_other_peer_400(turn):
     c.allocate()
     p1, p2 = e.peer(LO4), e.peer(LO4)
     c.channel_bind(0x4000, p1.addr)
-    assert error_of(c.channel_bind(0x4000, p2.addr, check=False)) == 400
+    assert T.error_of(c.channel_bind(0x4000, p2.addr, check=False)) == 400
     p1.send(c.relay, b"binding unchanged")
     expect_channel(c, 0x4000, b"binding unchanged")
 
@@ -382,7 +372,7 @@ def test_peer_already_bound_to_other_channel_400(turn):
     c.allocate()
     p = e.peer(LO4)
     c.channel_bind(0x4000, p.addr)
-    assert error_of(c.channel_bind(0x4001, p.addr, check=False)) == 400
+    assert T.error_of(c.channel_bind(0x4001, p.addr, check=False)) == 400
 
 
 def test_rebind_same_pair_refreshes(turn):
@@ -436,7 +426,7 @@ def test_two_allocations_are_isolated(turn):
 
 
 def test_ipv6_relay(turn):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6])
     c = e.client()
     c.allocate(family=S.FAMILY_IPV6)
@@ -453,7 +443,7 @@ def test_ipv6_relay(turn):
 
 
 def test_dual_stack_allocation_relays_each_family(turn):
-    need_ipv6()
+    sockio.need_ipv6()
     e = turn(ips=[LO4, LO6])
     c = e.client()
     c.allocate(additional_family=S.FAMILY_IPV6)

@@ -144,3 +144,31 @@ def wait_closed(sock, timeout=DEFAULT_TIMEOUT):
         if not chunk:
             return "eof" if not got else ("data", got)
         got += chunk
+
+
+def ipv6_loopback_problem():
+    """None if ::1 is usable here, else why not."""
+    if not socket.has_ipv6:
+        return "Python built without IPv6"
+    try:
+        with open("/proc/sys/net/ipv6/conf/lo/disable_ipv6") as f:
+            if f.read().strip() != "0":
+                return "IPv6 disabled on lo"
+    except OSError:
+        return "no IPv6 in this kernel"
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(("::1", 0))
+        s.close()
+    except OSError as e:
+        return "cannot bind ::1: %s" % e
+    return None
+
+
+def need_ipv6():
+    """Skip the calling test where ::1 cannot be used."""
+    import pytest
+
+    why = ipv6_loopback_problem()
+    if why:
+        pytest.skip(why)

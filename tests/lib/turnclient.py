@@ -632,20 +632,7 @@ def start_turn(kturnd_factory, ips=("127.0.0.1",), ports=40, extra=(), realm=REA
     return TurnEnv(k, realm, users, rng, ips, ns=ns)
 
 
-def ipv6_loopback_problem():
-    """None if ::1 is usable here, else why not."""
-    if not socket.has_ipv6:
-        return "Python built without IPv6"
-    try:
-        with open("/proc/sys/net/ipv6/conf/lo/disable_ipv6") as f:
-            if f.read().strip() != "0":
-                return "IPv6 disabled on lo"
-    except OSError:
-        return "no IPv6 in this kernel"
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        s.bind(("::1", 0))
-        s.close()
-    except OSError as e:
-        return "cannot bind ::1: %s" % e
-    return None
+def error_of(m):
+    """The ERROR-CODE of an error response (asserts it is one)."""
+    assert m.cls == S.ERROR, "expected an error response, got %r" % m
+    return m.error()[0]
