@@ -171,6 +171,12 @@ static int queue_reply(struct tcp_client *c, const uint8_t *p, size_t n)
 	return flush_tx(c);
 }
 
+/* The connection a turn_conn is embedded in. */
+static struct tcp_client *conn_client(struct turn_conn *tc)
+{
+	return (struct tcp_client *)((char *)tc - offsetof(struct tcp_client, conn));
+}
+
 /*
  * turn_conn.send for streams: queue one whole message (never a part of
  * one, or the stream would lose its framing) and try to write it now.
@@ -179,8 +185,7 @@ static int queue_reply(struct tcp_client *c, const uint8_t *p, size_t n)
  */
 static int tcp_conn_send(struct turn_conn *tc, const struct iovec *iov, int iovcnt)
 {
-	struct tcp_client *c =
-		(struct tcp_client *)((char *)tc - offsetof(struct tcp_client, conn));
+	struct tcp_client *c = conn_client(tc);
 	size_t total = 0;
 
 	for (int i = 0; i < iovcnt; i++)
@@ -436,7 +441,7 @@ static int tls_attach(struct tcp_client *c, int fd)
 /* Its allocation expired or was deleted: the connection may idle out again. */
 static void conn_alloc_gone(struct turn_conn *tc)
 {
-	touch((struct tcp_client *)((char *)tc - offsetof(struct tcp_client, conn)));
+	touch(conn_client(tc));
 }
 
 /* Register a new connection object; on error fd and ssl are closed. */
