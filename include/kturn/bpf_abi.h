@@ -110,7 +110,7 @@ struct kturn_sock_ctl {
  * parked bytes at the partner's pace. The verdict would redirect again once
  * userspace has delivered every parked byte (pass_bytes == user_read) and
  * resolved the pause (resume_seq = pause_seq), so a redirected byte never
- * overtakes a parked one; kturnd does not resume yet (sockmap_pair.h).
+ * overtakes a parked one (user/dataplane/sockmap_pair.c does that).
  */
 #define KTURN_HIGH_WATER (1u << 20)
 

@@ -31,6 +31,8 @@ struct pside {
 	bool shut;	    /* its partner got SHUT_WR */
 	bool dirty;	    /* kturn_sock_ctl needs writing */
 	bool clear;	    /* the partner's redirect backlog was seen empty since the pause */
+	uint64_t pause_seen; /* the verdict's pause_seq that `clear` refers to */
+	uint64_t resumed;    /* the pause_seq resolved (kturn_sock_ctl.resume_seq) */
 	uint8_t *buf;	    /* parked bytes read, not yet written to the partner */
 	size_t len, off;
 };
@@ -102,7 +104,7 @@ static int publish(struct sockmap_pair_rt *p, int i)
 	 * redirect would overtake them.
 	 */
 	struct kturn_sock_ctl ctl = {
-		.resume_seq = 0, /* a pause is final: see sockmap_pair.h */
+		.resume_seq = s->resumed,
 		.user_read = s->user_read - (s->len - s->off),
 		.user_sent = p->side[!i].user_in,
 	};
@@ -114,42 +116,88 @@ static int publish(struct sockmap_pair_rt *p, int i)
 }
 
 /*
+ * A new pause of side i: bytes redirected before it may still wait in the
+ * partner's psock queue, so parked bytes wait for that backlog again.
+ */
+static void observe(struct pside *s, const struct kturn_sock_counters *c)
+{
+	if (c->pause_seq > s->pause_seen) {
+		s->pause_seen = c->pause_seq;
+		s->clear = false;
+	}
+}
+
+/*
  * Read what the verdict parked on side i, and never more: with its psock
- * queue empty, a read falls through to the TCP receive queue, whose skbs the
- * verdict has not seen yet - it would later forward a partly read one whole
- * (duplicated bytes), or never count a fully read one. So the length is the
- * parked bytes not yet read, from the counters. 0 at EOF, -1/errno EAGAIN
- * when nothing is parked.
+ * message queue empty, a read falls through to the TCP receive queue, whose
+ * skbs the verdict has not seen yet - it would later take a partly read one
+ * whole (duplicated bytes). So a read is bounded by SIOCINQ (the message
+ * queue) and by the parked bytes not yet read (counters), and waits while
+ * either is 0 (sockmap_pair.h). 0 at EOF, -1 with errno EAGAIN when nothing
+ * can be read now, EPROTO when the counts cannot be trusted.
  */
 static ssize_t recv_parked(struct sockmap_pair_rt *p, int i)
 {
 	struct pside *s = &p->side[i];
 	struct kturn_sock_counters c;
 	uint64_t avail;
-	ssize_t n;
+	int q = 0;
 
-	if (sockmap__read_counters(p->sm, cookie_of(p, i), &c) < 0)
+	/* the queue first: every byte in it was counted before it was queued */
+	if (ioctl(s->w.fd, SIOCINQ, &q) < 0 || sockmap__read_counters(p->sm, cookie_of(p, i), &c) < 0)
 		return -1;
+	observe(s, &c);
 	if (s->user_read > c.pass_bytes) {
 		/* more read than parked: a read fell through to the TCP queue (must not) */
 		klog_warn("sockmap: pair %u side %d: read %llu bytes, verdict parked %llu",
 			  p->pair.pair_id, i, (unsigned long long)s->user_read,
 			  (unsigned long long)c.pass_bytes);
-		errno = EAGAIN;
+		errno = EPROTO;
 		return -1;
 	}
 	avail = c.pass_bytes - s->user_read;
+	if ((uint64_t)q > avail) {
+		/* the kernel queued a parked skb twice: relaying it would corrupt the stream */
+		klog_warn("sockmap: pair %u side %d: %llu bytes queued, %llu parked: "
+			  "duplicated skb, resetting the pair",
+			  p->pair.pair_id, i, (unsigned long long)q, (unsigned long long)avail);
+		errno = EPROTO;
+		return -1;
+	}
 	if (!avail) {
-		int q = 1;
-
 		/* the FIN: every byte before it verdicted (none queued) and read */
-		if (s->rdhup && ioctl(s->w.fd, SIOCINQ, &q) == 0 && q == 0)
+		if (s->rdhup && q == 0)
 			return 0;
 		errno = EAGAIN;
 		return -1;
 	}
-	n = recv(s->w.fd, s->buf, avail < PARK_BUF ? (size_t)avail : PARK_BUF, MSG_DONTWAIT);
-	return n;
+	if (!q) {
+		/* parked bytes still on their way to the queue: a read now would fall through */
+		errno = EAGAIN;
+		return -1;
+	}
+	return recv(s->w.fd, s->buf, (size_t)q < PARK_BUF ? (size_t)q : PARK_BUF, MSG_DONTWAIT);
+}
+
+/*
+ * Side i has delivered every byte the verdict parked: hand the direction
+ * back to the kernel by resolving the pause (bpf_abi.h "Backpressure"). A
+ * failed redirect stays final. Bytes redirected after this go behind the
+ * parked ones, which are already in the partner's TCP send queue.
+ */
+static int resume(struct sockmap_pair_rt *p, int i)
+{
+	struct pside *s = &p->side[i];
+	struct kturn_sock_counters c;
+
+	if (s->off < s->len || sockmap__read_counters(p->sm, cookie_of(p, i), &c) < 0)
+		return 0;
+	observe(s, &c);
+	if (c.redirect_fail || c.pause_seq <= s->resumed || c.pass_bytes != s->user_read)
+		return 0;
+	s->resumed = c.pause_seq;
+	s->dirty = true;
+	return publish(p, i);
 }
 
 /*
@@ -199,7 +247,7 @@ static int relay_parked(struct sockmap_pair_rt *p, int i, bool *waiting)
 		if (n == 0) {
 			s->eof = true;
 		} else if (n < 0 && errno == EAGAIN) {
-			return 0;
+			return resume(p, i);
 		} else if (n < 0) {
 			return -errno;
 		} else {
@@ -291,7 +339,9 @@ static int service(struct sockmap_pair_rt *p, int i, uint32_t ev, bool *waiting)
 	err = sockmap__read_counters(p->sm, cookie_of(p, i), &c);
 	if (err)
 		return err;
-	if (c.redirect_fail || c.pause_seq || c.pass_bytes != s->user_read || s->off < s->len)
+	observe(s, &c);
+	if (c.redirect_fail || c.pause_seq > s->resumed || c.pass_bytes != s->user_read ||
+	    s->off < s->len)
 		return relay_parked(p, i, waiting);
 	if (!s->rdhup)
 		return 0;
