@@ -91,6 +91,7 @@ static void owned_free(struct kturn_conf *c)
 	char *strs[] = {
 		c->config_file,	       c->realm,       c->cert, c->pkey, c->log_file, c->pidfile,
 		c->prometheus_address, c->bpf_pin_dir,
+		c->control_socket,     c->node_name,
 	};
 
 	for (size_t i = 0; i < sizeof(strvs) / sizeof(strvs[0]); i++)
