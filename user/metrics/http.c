@@ -89,10 +89,11 @@ int metrics__start(struct metrics **out, const struct metrics_opts *o)
 	}
 	if (o->addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR,
+	m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER,
+				  mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
 				  (const struct sockaddr *)&o->addr, MHD_OPTION_CONNECTION_LIMIT,
 				  (unsigned)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+				  MHD_OPTION_END);
 	if (!m->mhd) {
 		int err = errno ? -errno : -EADDRNOTAVAIL;
 

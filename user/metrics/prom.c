@@ -5,6 +5,7 @@
  * values escaped, histogram buckets cumulative with le="+Inf" == _count.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 
 #include "kturn/handler.h"
 #include "kturn/metrics.h"
@@ -72,10 +73,16 @@ static void errors(struct strbuf *o, const struct turn_stats *c)
 	for (int f = 0; f < TURN_AUTH_N; f++)
 		strbuf__printf(o, "kturn_auth_failures_total{reason=\"%s\"} %" PRIu64 "\n",
 			       turn_auth_fail_name(f), c->auth_fail[f]);
+	/* the codes a TURN server sends, always (stable series); others once seen */
+	static const int common[] = {400, 401, 403, 420, 437, 438, 441, 442, 443, 446, 447, 486, 508};
+	bool always[TURN_STATS_CODE_N] = {false};
+
+	for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+		always[common[i] - TURN_STATS_CODE_MIN] = true;
 	family(o, "kturn_error_responses_total", "counter",
-	       "TURN error responses sent, by ERROR-CODE (codes seen so far).");
+	       "TURN error responses sent, by ERROR-CODE.");
 	for (int i = 0; i < TURN_STATS_CODE_N; i++)
-		if (c->errors[i])
+		if (c->errors[i] || always[i])
 			strbuf__printf(o, "kturn_error_responses_total{code=\"%d\"} %" PRIu64 "\n",
 				       i + TURN_STATS_CODE_MIN, c->errors[i]);
 }
