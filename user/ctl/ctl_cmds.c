@@ -163,7 +163,7 @@ static void alloc_row(struct strbuf *o, const struct turn_alloc_info *a)
 		 a->n_relay ? addr_str(&a->relay[0], r0) : "-", a->n_relay > 1 ? "," : "",
 		 a->n_relay > 1 ? addr_str(&a->relay[1], r1) : "");
 	strbuf__printf(o,
-		       "%-10u %-16.16s %-4s %-46s %-46s %-4s %-47s %5zu/%-4zu %5u %14" PRIu64
+		       "%-10u %-12.12s %-4s %-21s %-21s %-4s %-21s %5zu/%-5zu %5u %14" PRIu64
 		       " %14" PRIu64 " %7" PRIu64 "\n",
 		       a->id, a->user[0] ? a->user : "-", kt_transport_name(a->transport),
 		       addr_str(&a->client, c), addr_str(&a->server, s), a->tcp ? "tcp" : "udp",
@@ -184,7 +184,7 @@ static int cmd_allocations(struct req *r)
 		strbuf__puts(r->out, "[");
 	else
 		strbuf__printf(r->out,
-			       "%-10s %-16s %-4s %-46s %-46s %-4s %-47s %10s %5s %14s %14s %7s\n",
+			       "%-10s %-12s %-4s %-21s %-21s %-4s %-21s %11s %5s %14s %14s %7s\n",
 			       "id", "user", "tr", "client", "server", "rtr", "relayed",
 			       "perms/chans", "pairs", "bytes_to_peer", "bytes_to_client", "left_s");
 	for (size_t i = 0; i < l.n_allocs; i++) {
@@ -217,7 +217,7 @@ static void pair_out(struct req *r, const struct turn_pair_info *p, bool first)
 		return;
 	}
 	strbuf__printf(r->out,
-		       "%-10u %-10u %-46s %-46s %-7s %14" PRIu64 " %14" PRIu64 " %10" PRIu64
+		       "%-10u %-10u %-21s %-21s %-7s %14" PRIu64 " %14" PRIu64 " %10" PRIu64
 		       " %10" PRIu64 "\n",
 		       p->alloc_id, p->pair_id, addr_str(&p->client, c), addr_str(&p->peer, pe),
 		       turn_plane_name(p->plane), p->bytes[0], p->bytes[1], p->packets[0],
@@ -236,7 +236,7 @@ static int cmd_pairs(struct req *r)
 	if (r->json)
 		strbuf__puts(r->out, "[");
 	else
-		strbuf__printf(r->out, "%-10s %-10s %-46s %-46s %-7s %14s %14s %10s %10s\n",
+		strbuf__printf(r->out, "%-10s %-10s %-21s %-21s %-7s %14s %14s %10s %10s\n",
 			       "alloc", "pair", "client", "peer", "plane", "bytes_to_peer",
 			       "bytes_to_client", "pkts_up", "pkts_down");
 	for (size_t i = 0; i < l.n_pairs; i++)
