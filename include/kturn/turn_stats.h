@@ -35,7 +35,7 @@ enum turn_auth_fail {
 	TURN_AUTH_MISSING_INTEGRITY = 0, /* no MESSAGE-INTEGRITY: the usual first 401 */
 	TURN_AUTH_UNKNOWN_USER,
 	TURN_AUTH_BAD_INTEGRITY,
-	TURN_AUTH_EXPIRED,     /* REST credentials past their timestamp */
+	TURN_AUTH_EXPIRED, /* REST credentials past their timestamp */
 	TURN_AUTH_WRONG_REALM,
 	TURN_AUTH_STALE_NONCE, /* 438 */
 	TURN_AUTH_BAD_REQUEST, /* 400 from the auth checks */

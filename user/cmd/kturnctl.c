@@ -174,7 +174,8 @@ static int cmd_pinned_allocs(const struct ctl *c)
 		else
 			printf("%-10u %14llu %10llu %14llu %10llu\n", key,
 			       (unsigned long long)k.up_bytes, (unsigned long long)k.up_packets,
-			       (unsigned long long)k.down_bytes, (unsigned long long)k.down_packets);
+			       (unsigned long long)k.down_bytes,
+			       (unsigned long long)k.down_packets);
 		first = false;
 	}
 	if (c->json)
@@ -328,12 +329,9 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"pin-dir", required_argument, NULL, 'd'},
-		{"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
+		{"pin-dir", required_argument, NULL, 'd'}, {"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},	   {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	   {0},
 	};
 	struct ctl c = {.pin_dir = KTURN_PIN_DIR_DEFAULT, .socket = CTL_SOCKET_DEFAULT};
 	const char *cmd, *arg;

@@ -297,8 +297,8 @@ static void control_setup(const struct kturn_conf *c, struct daemon *d)
 static int metrics_setup(const struct kturn_conf *c, struct daemon *d)
 {
 	const char *ip = c->prometheus_address ? c->prometheus_address
-			 : c->listening_ips.n	? c->listening_ips.v[0]
-						: "0.0.0.0";
+			 : c->listening_ips.n  ? c->listening_ips.v[0]
+					       : "0.0.0.0";
 	struct metrics_opts o = {.node = d->node, .workers = d->workers};
 	int err;
 

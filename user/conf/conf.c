@@ -91,13 +91,14 @@ static void owned_free(struct kturn_conf *c)
 	char *strs[] = {
 		c->config_file,	       c->realm,       c->cert, c->pkey, c->log_file, c->pidfile,
 		c->prometheus_address, c->bpf_pin_dir,
-		c->control_socket,     c->node_name,
 	};
 
 	for (size_t i = 0; i < sizeof(strvs) / sizeof(strvs[0]); i++)
 		conf_strv__free(strvs[i]);
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(strs[i]);
+	free(c->control_socket);
+	free(c->node_name);
 }
 
 void conf__free(struct kturn_conf *c)

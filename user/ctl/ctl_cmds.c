@@ -85,14 +85,16 @@ static int cmd_status(struct req *r)
 		strbuf__printf(r->out, ",\"node\":");
 		strbuf__json_str(r->out, d->node);
 		strbuf__printf(r->out,
-			       ",\"pid\":%d,\"uptime_s\":%" PRIu64 ",\"workers\":%u,\"data_plane\":",
+			       ",\"pid\":%d,\"uptime_s\":%" PRIu64
+			       ",\"workers\":%u,\"data_plane\":",
 			       (int)getpid(), up, workers__count(d->workers));
 		strbuf__json_str(r->out, d->data_plane);
 		strbuf__printf(r->out, ",\"pin_dir\":");
 		strbuf__json_str(r->out, d->pin_dir);
 		strbuf__printf(r->out,
-			       ",\"allocations\":%" PRIu64 ",\"allocations_by_relay\":{\"udp\":%" PRIu64
-			       ",\"tcp\":%" PRIu64 "},\"pairs\":%" PRIu64 ",\"pairs_by_plane\":{",
+			       ",\"allocations\":%" PRIu64
+			       ",\"allocations_by_relay\":{\"udp\":%" PRIu64 ",\"tcp\":%" PRIu64
+			       "},\"pairs\":%" PRIu64 ",\"pairs_by_plane\":{",
 			       by_relay[0] + by_relay[1], by_relay[0], by_relay[1], pairs);
 		for (int p = TURN_PLANE_SOCKMAP; p < TURN_PLANE_N; p++)
 			strbuf__printf(r->out, "%s\"%s\":%" PRIu64,
@@ -101,12 +103,13 @@ static int cmd_status(struct req *r)
 		strbuf__printf(r->out, "},\"peers_waiting\":%" PRIu64 "}\n", m.peers_waiting);
 		return 0;
 	}
-	strbuf__printf(r->out,
-		       "version       %s\nnode          %s\npid           %d\nuptime        %" PRIu64
-		       " s\nworkers       %u\ndata plane    %s%s%s%s\n",
-		       KTURN_VERSION, d->node, (int)getpid(), up, workers__count(d->workers),
-		       d->data_plane, d->pin_dir ? " (maps pinned in " : "",
-		       d->pin_dir ? d->pin_dir : "", d->pin_dir ? ")" : "");
+	strbuf__printf(
+		r->out,
+		"version       %s\nnode          %s\npid           %d\nuptime        %" PRIu64
+		" s\nworkers       %u\ndata plane    %s%s%s%s\n",
+		KTURN_VERSION, d->node, (int)getpid(), up, workers__count(d->workers),
+		d->data_plane, d->pin_dir ? " (maps pinned in " : "", d->pin_dir ? d->pin_dir : "",
+		d->pin_dir ? ")" : "");
 	strbuf__printf(r->out,
 		       "allocations   %" PRIu64 " (udp relay %" PRIu64 ", tcp relay %" PRIu64
 		       ")\npairs         %" PRIu64 " (sockmap %" PRIu64 ", splice %" PRIu64
@@ -127,8 +130,9 @@ static void alloc_json(struct strbuf *o, const struct turn_alloc_info *a, bool f
 		strbuf__json_str(o, a->user);
 	else
 		strbuf__puts(o, "null");
-	strbuf__printf(o, ",\"transport\":\"%s\",\"client\":\"%s\",\"server\":\"%s\","
-			  "\"relay_transport\":\"%s\",\"relayed\":[",
+	strbuf__printf(o,
+		       ",\"transport\":\"%s\",\"client\":\"%s\",\"server\":\"%s\","
+		       "\"relay_transport\":\"%s\",\"relayed\":[",
 		       kt_transport_name(a->transport), addr_str(&a->client, b1),
 		       addr_str(&a->server, b2), a->tcp ? "tcp" : "udp");
 	for (unsigned i = 0; i < a->n_relay; i++)
@@ -159,9 +163,8 @@ static void alloc_row(struct strbuf *o, const struct turn_alloc_info *a)
 	char c[NET_ADDRSTRLEN], s[NET_ADDRSTRLEN], r0[NET_ADDRSTRLEN], r1[NET_ADDRSTRLEN];
 	char relayed[2 * NET_ADDRSTRLEN + 2];
 
-	snprintf(relayed, sizeof(relayed), "%s%s%s",
-		 a->n_relay ? addr_str(&a->relay[0], r0) : "-", a->n_relay > 1 ? "," : "",
-		 a->n_relay > 1 ? addr_str(&a->relay[1], r1) : "");
+	snprintf(relayed, sizeof(relayed), "%s%s%s", a->n_relay ? addr_str(&a->relay[0], r0) : "-",
+		 a->n_relay > 1 ? "," : "", a->n_relay > 1 ? addr_str(&a->relay[1], r1) : "");
 	strbuf__printf(o,
 		       "%-10u %-12.12s %-4s %-21s %-21s %-4s %-21s %5zu/%-5zu %5u %14" PRIu64
 		       " %14" PRIu64 " %7" PRIu64 "\n",
@@ -183,10 +186,10 @@ static int cmd_allocations(struct req *r)
 	if (r->json)
 		strbuf__puts(r->out, "[");
 	else
-		strbuf__printf(r->out,
-			       "%-10s %-12s %-4s %-21s %-21s %-4s %-21s %11s %5s %14s %14s %7s\n",
-			       "id", "user", "tr", "client", "server", "rtr", "relayed",
-			       "perms/chans", "pairs", "bytes_to_peer", "bytes_to_client", "left_s");
+		strbuf__printf(
+			r->out, "%-10s %-12s %-4s %-21s %-21s %-4s %-21s %11s %5s %14s %14s %7s\n",
+			"id", "user", "tr", "client", "server", "rtr", "relayed", "perms/chans",
+			"pairs", "bytes_to_peer", "bytes_to_client", "left_s");
 	for (size_t i = 0; i < l.n_allocs; i++) {
 		if (r->json)
 			alloc_json(r->out, &l.allocs[i], i == 0);

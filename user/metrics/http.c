@@ -40,8 +40,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **ctx)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **ctx)
 {
 	struct metrics *m = cls;
 	struct turn_metrics tm;

@@ -33,9 +33,9 @@ static void gauges(struct strbuf *o, const struct turn_metrics *m)
 	       "Allocations alive, by client transport (type, as coturn) and relay transport.");
 	for (int t = 0; t < 3; t++)
 		for (int k = 0; k < 2; k++)
-			strbuf__printf(o, "turn_total_allocations{type=\"%s\",relay=\"%s\"} %" PRIu64
-					  "\n",
-				       type[t], k ? "tcp" : "udp", m->allocs[t][k]);
+			strbuf__printf(
+				o, "turn_total_allocations{type=\"%s\",relay=\"%s\"} %" PRIu64 "\n",
+				type[t], k ? "tcp" : "udp", m->allocs[t][k]);
 	family(o, "kturn_bridged_pairs", "gauge", "RFC 6062 pairs bridged now, by data plane.");
 	for (int p = TURN_PLANE_SOCKMAP; p < TURN_PLANE_N; p++)
 		strbuf__printf(o, "kturn_bridged_pairs{plane=\"%s\"} %" PRIu64 "\n",
@@ -74,7 +74,8 @@ static void errors(struct strbuf *o, const struct turn_stats *c)
 		strbuf__printf(o, "kturn_auth_failures_total{reason=\"%s\"} %" PRIu64 "\n",
 			       turn_auth_fail_name(f), c->auth_fail[f]);
 	/* the codes a TURN server sends, always (stable series); others once seen */
-	static const int common[] = {400, 401, 403, 420, 437, 438, 441, 442, 443, 446, 447, 486, 508};
+	static const int common[] = {400, 401, 403, 420, 437, 438, 441,
+				     442, 443, 446, 447, 486, 508};
 	bool always[TURN_STATS_CODE_N] = {false};
 
 	for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)

@@ -59,7 +59,7 @@ void turn_peer__free(struct turn_peer *pc, const char *why)
 	a->up_bytes += st.bytes[0];
 	a->down_bytes += st.bytes[1];
 	if (bound) {
-		enum turn_plane plane = pc->spair ? TURN_PLANE_SOCKMAP
+		enum turn_plane plane = pc->spair  ? TURN_PLANE_SOCKMAP
 					: pc->pair ? TURN_PLANE_SPLICE
 						   : TURN_PLANE_TLS;
 

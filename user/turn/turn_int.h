@@ -56,8 +56,10 @@ struct turn_peer {
 	struct splice_pair *pair;      /* bound on the splice plane, or */
 	struct sockmap_pair_rt *spair; /* bound on the sockmap plane, or */
 	struct tls_pair *tpair;	       /* bound with a TLS client (userspace copy) */
-	uint64_t wait_ns;	       /* CLOCK_MONOTONIC when it began to wait for a bind */
-	struct sockaddr_storage data_client; /* bound: the client's data connection */
+	/* CLOCK_MONOTONIC ns when it began to wait for a ConnectionBind */
+	uint64_t wait_ns;
+	/* bound: the address of the client's data connection */
+	struct sockaddr_storage data_client;
 };
 
 struct turn_alloc {
