@@ -11,6 +11,7 @@ by prometheus_client's parser.
 
 import math
 import re
+import time
 import urllib.request
 
 import pytest
@@ -107,6 +108,21 @@ def scrape(port):
     return fams
 
 
+def scrape_until(port, done, timeout=10.0):
+    """Scrape until done(families) holds (kturnd handles a FIN asynchronously); bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fams = scrape(port)
+        if done(fams) or time.monotonic() > deadline:
+            return fams
+        time.sleep(0.05)
+
+
+def no_allocations(fams):
+    return all(v == 0 for _, _, v in fams["turn_total_allocations"]["samples"]) and \
+        all(v == 0 for _, _, v in fams["kturn_bridged_pairs"]["samples"])
+
+
 def value(fams, family, name=None, **labels):
     hits = [v for n, lab, v in fams[family]["samples"]
             if n == (name or family) and all(lab.get(k) == str(x) for k, x in labels.items())]
@@ -165,7 +181,7 @@ def test_metrics_count_exactly_what_was_relayed(kturnd_factory, plane):
     tcp.close()  # the control connection closes: its allocation and pair go
     udp.close()
 
-    gone = scrape(port)
+    gone = scrape_until(port, no_allocations)
     check_traffic(gone)  # kept by the workers after the allocations went
     for t in ("UDP", "TCP", "TLS"):
         for r in ("udp", "tcp"):
@@ -192,3 +208,29 @@ def test_metrics_off_by_default_and_404(kturnd_factory):
         urllib.request.urlopen("http://%s:%d/nothing" % (LO, port), timeout=5)
     assert e.value.code == 404
     scrape(port)
+
+
+
+def test_metrics_tls_pair(kturnd_factory, cert_pair):
+    """A pair whose data connection is TURN over TLS is counted on the tls plane."""
+    import ssl
+
+    import kturnd as K
+
+    cert, key = cert_pair
+    port, tls_port = free_tcp_port(), K.pick_port([LO])
+    k = kturnd_factory(extra=kturnd_argv("sockmap", tls=True) + [
+        "--tls-listening-port", str(tls_port), "--cert", str(cert), "--pkey", str(key),
+        "--prometheus", "--prometheus-port", str(port), "--prometheus-address", LO])
+    ctx = ssl.create_default_context(cafile=str(cert))
+    tcp = TcpPair(k, pattern(100_000), pattern(4321, 5), tls=(ctx, (LO, tls_port)))
+    f = scrape(port)
+    assert value(f, "kturn_bridged_pairs", plane="tls") == 1
+    assert value(f, "kturn_bridged_pairs", plane="sockmap") == 0
+    assert value(f, "kturn_relayed_bytes_total", plane="tls", direction="to_peer") == 100_000
+    assert value(f, "kturn_relayed_bytes_total", plane="tls", direction="to_client") == 4321
+    tcp.close()
+    f = scrape_until(port, no_allocations)
+    assert value(f, "kturn_bridged_pairs", plane="tls") == 0
+    assert value(f, "kturn_relayed_bytes_total", plane="tls", direction="to_peer") == 100_000
+    assert value(f, "kturn_relayed_bytes_total", plane="tls", direction="to_client") == 4321

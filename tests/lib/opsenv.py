@@ -25,12 +25,12 @@ LO = "127.0.0.1"
 UDP_USER, UDP_PASSWORD = "alice", "alice-pw"
 
 
-def kturnd_argv(plane="sockmap", workers=2, ports=60):
+def kturnd_argv(plane="sockmap", workers=2, ports=60, tls=False):
     lo, hi = T.free_port_range(ports)
     return ["--realm", REALM, "--lt-cred-mech", "--user", "%s:%s" % (USER, PASSWORD),
             "--user", "%s:%s" % (UDP_USER, UDP_PASSWORD), "--allow-loopback-peers",
             "--min-port", str(lo), "--max-port", str(hi), "--kturn-workers", str(workers),
-            "--kturn-data-plane", plane, "--no-tls"]
+            "--kturn-data-plane", plane] + ([] if tls else ["--no-tls"])
 
 
 def free_tcp_port(ip=LO):
@@ -82,16 +82,19 @@ class UdpFlow:
 
 
 class TcpPair:
-    """A TCP allocation with one bridged pair that moved `up` to the peer, `down` back."""
+    """A TCP allocation with one bridged pair that moved `up` to the peer, `down` back.
 
-    def __init__(self, k, up, down):
+    tls: (ssl.SSLContext, (ip, port)) binds the data connection over TURN-over-TLS.
+    """
+
+    def __init__(self, k, up, down, tls=None):
         self.ctl = Control((LO, k.port))
         r = self.ctl.allocate()
         assert r.cls == S.SUCCESS, r
         self.ctl.permit(LO)
         self.peer = sockio.tcp_connect(self.ctl.relay)
         self.cid = attempt(self.ctl, self.peer)
-        self.data, r = bind(self.ctl, self.cid)
+        self.data, r = bind(self.ctl, self.cid, tls=tls)
         assert r.cls == S.SUCCESS, r
         self.data.sendall(up)
         assert read_exact(self.peer, len(up)) == up
