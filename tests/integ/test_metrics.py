@@ -147,9 +147,12 @@ def test_metrics_count_exactly_what_was_relayed(kturnd_factory, plane):
     udp = UdpFlow(k, up=[b"a" * 1200, b"b" * 33, b"c"], down=[b"d" * 800, b"e" * 2])
     tcp = TcpPair(k, pattern(250_000), pattern(12_345, 1))
     live = scrape(port)
-    assert value(live, "turn_total_allocations", type="UDP", relay="udp") == 1
-    assert value(live, "turn_total_allocations", type="TCP", relay="tcp") == 1
-    assert value(live, "turn_total_allocations", type="TCP", relay="udp") == 0
+    assert value(live, "turn_total_allocations", type="UDP") == 1
+    assert value(live, "turn_total_allocations", type="TCP") == 1
+    assert value(live, "turn_total_allocations", type="TLS") == 0
+    assert value(live, "kturn_allocations", transport="udp", relay="udp") == 1
+    assert value(live, "kturn_allocations", transport="tcp", relay="tcp") == 1
+    assert value(live, "kturn_allocations", transport="tcp", relay="udp") == 0
     assert value(live, "kturn_bridged_pairs", plane=plane) == 1
     assert value(live, "kturn_peer_connections_waiting") == 0
 
@@ -183,9 +186,10 @@ def test_metrics_count_exactly_what_was_relayed(kturnd_factory, plane):
 
     gone = scrape_until(port, no_allocations)
     check_traffic(gone)  # kept by the workers after the allocations went
-    for t in ("UDP", "TCP", "TLS"):
+    for t in ("udp", "tcp", "tls"):
+        assert value(gone, "turn_total_allocations", type=t.upper()) == 0
         for r in ("udp", "tcp"):
-            assert value(gone, "turn_total_allocations", type=t, relay=r) == 0
+            assert value(gone, "kturn_allocations", transport=t, relay=r) == 0
     assert value(gone, "kturn_bridged_pairs", plane=plane) == 0
     # 401 challenges: UDP client, TCP control connection, the bad client (twice: its first
     # request, then the wrong password)

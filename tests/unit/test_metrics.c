@@ -99,7 +99,8 @@ static void test_render(void **state)
 	assert_non_null(strstr(s, "kturn_build_info{version=\"" KTURN_VERSION
 				  "\",node=\"n\\\"1\\\\\"} 1\n"));
 	assert_non_null(strstr(s, "# TYPE turn_total_allocations gauge\n"));
-	assert_non_null(strstr(s, "turn_total_allocations{type=\"TCP\",relay=\"tcp\"} 2\n"));
+	assert_non_null(strstr(s, "turn_total_allocations{type=\"TCP\"} 2\n"));
+	assert_non_null(strstr(s, "kturn_allocations{transport=\"tcp\",relay=\"tcp\"} 2\n"));
 	assert_non_null(strstr(s, "kturn_bridged_pairs{plane=\"sockmap\"} 3\n"));
 	assert_non_null(strstr(s, "kturn_relayed_bytes_total{plane=\"sockmap\",direction=\"to_"
 				  "peer\"} 1234567890123\n"));

@@ -30,12 +30,17 @@ static void gauges(struct strbuf *o, const struct turn_metrics *m)
 	static const char *const type[3] = {"UDP", "TCP", "TLS"};
 
 	family(o, "turn_total_allocations", "gauge",
-	       "Allocations alive, by client transport (type, as coturn) and relay transport.");
+	       "Allocations alive, by client transport (coturn's metric and label).");
+	for (int t = 0; t < 3; t++)
+		strbuf__printf(o, "turn_total_allocations{type=\"%s\"} %" PRIu64 "\n", type[t],
+			       m->allocs[t][0] + m->allocs[t][1]);
+	family(o, "kturn_allocations", "gauge",
+	       "Allocations alive, by client transport and relay transport (tcp: RFC 6062).");
 	for (int t = 0; t < 3; t++)
 		for (int k = 0; k < 2; k++)
 			strbuf__printf(
-				o, "turn_total_allocations{type=\"%s\",relay=\"%s\"} %" PRIu64 "\n",
-				type[t], k ? "tcp" : "udp", m->allocs[t][k]);
+				o, "kturn_allocations{transport=\"%s\",relay=\"%s\"} %" PRIu64 "\n",
+				kt_transport_name(t), k ? "tcp" : "udp", m->allocs[t][k]);
 	family(o, "kturn_bridged_pairs", "gauge", "RFC 6062 pairs bridged now, by data plane.");
 	for (int p = TURN_PLANE_SOCKMAP; p < TURN_PLANE_N; p++)
 		strbuf__printf(o, "kturn_bridged_pairs{plane=\"%s\"} %" PRIu64 "\n",
