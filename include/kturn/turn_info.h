@@ -22,6 +22,8 @@
 
 struct turn_server;
 
+#define TURN_INFO_MAX_PERMS 8 /* permission addresses listed per allocation */
+
 struct turn_alloc_info {
 	uint32_t id;
 	unsigned worker;
@@ -32,6 +34,8 @@ struct turn_alloc_info {
 	struct sockaddr_storage relay[2];
 	unsigned n_relay;
 	size_t perms, channels;
+	struct sockaddr_storage permitted[TURN_INFO_MAX_PERMS]; /* the first perms, port 0 */
+	size_t n_permitted;
 	unsigned peers, pairs; /* peer connections, of which bound */
 	/* relayed so far, gone pairs included: [0] to the peer, [1] to the client */
 	uint64_t bytes[2], packets[2];

@@ -157,6 +157,7 @@ def test_allocations(live):
     assert u["client"] == addr(udp.client.addr) and u["server"] == addr((LO, k.port))
     assert u["relayed"] == [addr(udp.client.relay)]
     assert u["permissions"] == 1 and u["channels"] == 0 and u["pairs"] == 0
+    assert u["permitted"] == [udp.peer.addr[0]]
     assert u["bytes_to_peer"] == udp.up_bytes and u["bytes_to_client"] == udp.down_bytes
     assert u["packets_to_peer"] == udp.up_pkts and u["packets_to_client"] == udp.down_pkts
     assert 0 < u["lifetime_left_s"] <= 600
@@ -166,6 +167,7 @@ def test_allocations(live):
     assert t["client"] == addr(tcp.ctl.sock.getsockname())
     assert t["relayed"] == [addr(tcp.ctl.relay)]
     assert t["peers"] == 1 and t["pairs"] == 1 and t["permissions"] == 1
+    assert t["permitted"] == [LO]
     assert t["bytes_to_peer"] == UP and t["bytes_to_client"] == DOWN
     # the kernel counted the same bytes in kturn_alloc_cnt
     assert t["bpf"]["up_bytes"] == UP and t["bpf"]["down_bytes"] == DOWN

@@ -4,6 +4,7 @@
  * JSON (for scripts and tests) or as a table (for people).
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,16 @@ static const char *addr_str(const struct sockaddr_storage *ss, char *buf)
 	if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
 		return "-";
 	return net_addr_str((const struct sockaddr *)ss, buf, NET_ADDRSTRLEN);
+}
+
+/* The IP address alone (permissions have no port). */
+static const char *ip_str(const struct sockaddr_storage *ss, char *buf)
+{
+	const void *ip = ss->ss_family == AF_INET6
+				 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+				 : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+	return inet_ntop(ss->ss_family, ip, buf, NET_ADDRSTRLEN) ? buf : "-";
 }
 
 static void on_allocs(struct server *s, unsigned worker, void *arg)
@@ -137,6 +148,9 @@ static void alloc_json(struct strbuf *o, const struct turn_alloc_info *a, bool f
 		       addr_str(&a->server, b2), a->tcp ? "tcp" : "udp");
 	for (unsigned i = 0; i < a->n_relay; i++)
 		strbuf__printf(o, "%s\"%s\"", i ? "," : "", addr_str(&a->relay[i], b1));
+	strbuf__puts(o, "],\"permitted\":[");
+	for (size_t i = 0; i < a->n_permitted; i++)
+		strbuf__printf(o, "%s\"%s\"", i ? "," : "", ip_str(&a->permitted[i], b1));
 	strbuf__printf(o,
 		       "],\"permissions\":%zu,\"channels\":%zu,\"peers\":%u,\"pairs\":%u,"
 		       "\"bytes_to_peer\":%" PRIu64 ",\"bytes_to_client\":%" PRIu64

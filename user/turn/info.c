@@ -76,6 +76,7 @@ static void alloc_info(struct turn_alloc *a, struct turn_alloc_info *ai)
 		ai->relay[i] = a->relay[i].addr;
 	ai->perms = turn_perms__perm_count(a->perms, now);
 	ai->channels = turn_perms__channel_count(a->perms, now);
+	ai->n_permitted = turn_perms__list(a->perms, now, ai->permitted, TURN_INFO_MAX_PERMS);
 	ai->bytes[0] = a->up_bytes;
 	ai->bytes[1] = a->down_bytes;
 	ai->packets[0] = a->up_pkts;
