@@ -238,3 +238,44 @@ def test_metrics_tls_pair(kturnd_factory, cert_pair):
     assert value(f, "kturn_bridged_pairs", plane="tls") == 0
     assert value(f, "kturn_relayed_bytes_total", plane="tls", direction="to_peer") == 100_000
     assert value(f, "kturn_relayed_bytes_total", plane="tls", direction="to_client") == 4321
+
+
+def test_scrapes_and_commands_while_allocations_come_and_go(kturnd_factory):
+    """The metrics thread and the control socket ask the workers at the same time as
+    allocations are made and deleted: every answer is whole (run under ASan/TSan builds
+    via KTURN_BUILD to catch a race)."""
+    import threading
+
+    from opsenv import kturnctl_json
+
+    port = free_tcp_port()
+    k = kturnd_factory(extra=kturnd_argv("splice") + [
+        "--prometheus", "--prometheus-port", str(port), "--prometheus-address", LO])
+    errors, stop = [], threading.Event()
+
+    def loop(fn):
+        try:
+            while not stop.is_set():
+                fn()
+        except Exception as e:  # reported below, with the thread's traceback text
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=loop, args=(lambda: scrape(port),)),
+               threading.Thread(target=loop, args=(lambda: kturnctl_json(k, "allocations"),))]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(15):
+            f = UdpFlow(k, up=[b"u" * (i + 1)], down=[b"d"])
+            f.client.refresh(0)
+            f.close()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not errors, errors
+    f = scrape(port)
+    assert value(f, "kturn_relayed_bytes_total", plane="udp", direction="to_peer") == \
+        sum(range(1, 16))
+    assert value(f, "kturn_relayed_packets_total", plane="udp", direction="to_client") == 15
+    assert value(f, "turn_total_allocations", type="UDP") == 0
