@@ -40,7 +40,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -DKTURN_VERSION='"$(VERSION)"' \
 	-Iinclude -I$(BUILD)/gen -MMD -MP $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
-LDLIBS := -lbpf -lelf -lz -lssl -lcrypto -lidn -lpthread
+LDLIBS := -lbpf -lelf -lz -lssl -lcrypto -lidn -lmicrohttpd -lpthread
 
 # --- BPF -------------------------------------------------------------------
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
@@ -64,7 +64,8 @@ $(BUILD)/gen/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
 # --- userspace library ------------------------------------------------------
-LIB_DIRS := user/util user/stun user/conf user/net user/turn user/auth user/dataplane user/bench
+LIB_DIRS := user/util user/stun user/conf user/net user/turn user/auth user/dataplane user/bench \
+	user/ctl user/metrics
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB := $(BUILD)/libkturn.a

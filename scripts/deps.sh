@@ -5,7 +5,8 @@ set -eu
 
 PKGS="make gcc clang llvm libclang-rt-14-dev pkg-config
 libbpf-dev bpftool libelf-dev zlib1g-dev libssl-dev libidn-dev
-libcmocka-dev python3 python3-pytest iproute2 coturn openssl help2man man-db"
+libcmocka-dev python3 python3-pytest iproute2 coturn openssl help2man man-db
+libmicrohttpd-dev python3-prometheus-client"
 
 missing=""
 for p in $PKGS; do

@@ -161,11 +161,13 @@ struct kturn_conf {
 	/* metrics */
 	bool prometheus;
 	uint16_t prometheus_port; /* 9641 */
-	char *prometheus_address; /* NULL = any */
+	char *prometheus_address; /* NULL = the first listening-ip, else any */
 
 	/* kturn-only */
 	enum conf_data_plane data_plane;
 	char *bpf_pin_dir;	     /* NULL: KTURN_PIN_DIR_DEFAULT */
+	char *control_socket;	     /* NULL: CTL_SOCKET_DEFAULT; "" or "none": no socket */
+	char *node_name;	     /* NULL: the hostname */
 	uint32_t workers;	     /* 0 = one per online CPU */
 	bool rfc5766_channels;	     /* bind channels 0x5000-0x7FFF too */
 	uint32_t connection_timeout; /* s, 30: RFC 6062 Connect and unbound connection ids */

@@ -113,6 +113,8 @@ int sockmap__read_counters(struct sockmap *sm, __u64 cookie, struct kturn_sock_c
  */
 int sockmap__alloc_add(struct sockmap *sm, __u32 alloc_id);
 int sockmap__alloc_remove(struct sockmap *sm, __u32 alloc_id, struct kturn_alloc_counters *final);
+/* Current per-allocation counters; -ENOENT when the allocation has none. */
+int sockmap__alloc_read(struct sockmap *sm, __u32 alloc_id, struct kturn_alloc_counters *out);
 
 /*
  * Userspace's side of backpressure for a spliced socket (bpf_abi.h,

@@ -36,5 +36,7 @@ int server__new(struct server **out, struct loop *l, const struct server_opts *o
 /* Close listeners and connections; NULL is a no-op. */
 void server__free(struct server *s);
 size_t server__tcp_conns(const struct server *s);
+/* This worker's TURN state, NULL when serving STUN only. */
+struct turn_server *server__turn(struct server *s);
 
 #endif /* KTURN_SERVER_H */

@@ -60,5 +60,8 @@ int sockmap_pair__new(struct sockmap_pair_rt **out, struct loop *l, struct sockm
 void sockmap_pair__free(struct sockmap_pair_rt *p);
 /* Bytes delivered each way so far (redirected by BPF plus relayed by userspace). */
 void sockmap_pair__stats(struct sockmap_pair_rt *p, struct pair_stats *st);
+/* BPF counters of side A ([0], client) and B ([1], peer) and their socket cookies. */
+void sockmap_pair__counters(struct sockmap_pair_rt *p, struct kturn_sock_counters k[2],
+			    uint64_t cookie[2]);
 
 #endif /* KTURN_SOCKMAP_PAIR_H */

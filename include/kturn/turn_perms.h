@@ -67,6 +67,9 @@ uint64_t turn_perms__expire(struct turn_perms *p, uint64_t now_ms);
 
 /* Live counts (for stats/tests). Channels in cooldown are not counted. */
 size_t turn_perms__perm_count(const struct turn_perms *p, uint64_t now_ms);
+/* The first max live permissions' IP addresses (port 0) into out; how many written. */
+size_t turn_perms__list(const struct turn_perms *p, uint64_t now_ms, struct sockaddr_storage *out,
+			size_t max);
 size_t turn_perms__channel_count(const struct turn_perms *p, uint64_t now_ms);
 
 #endif /* KTURN_TURN_PERMS_H */

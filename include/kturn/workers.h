@@ -22,4 +22,14 @@ int workers__start(struct workers **out, unsigned n, const struct server_opts *s
 void workers__stop(struct workers *w);
 unsigned workers__count(const struct workers *w);
 
+/*
+ * Run fn(server of worker i, i, arg) on that worker's thread, between two of
+ * its events, and wait until it returned: how the control socket and the
+ * metrics endpoint read or change a worker's allocations without sharing
+ * them. Any thread but a worker's own (it would wait for itself). 0, or
+ * -ESHUTDOWN when that worker's loop has ended (fn did not run).
+ */
+typedef void (*workers_fn)(struct server *s, unsigned worker, void *arg);
+int workers__call(struct workers *w, unsigned i, workers_fn fn, void *arg);
+
 #endif /* KTURN_WORKERS_H */

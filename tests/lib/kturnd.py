@@ -140,6 +140,9 @@ class Kturnd:
         # BPF pins of our own: never touch (or trip over) another kturnd's maps
         self.pin_dir = "/sys/fs/bpf/kturn-test-%d-%d" % (os.getpid(), next(_instance))
         self.argv += ["--kturn-bpf-pin-dir", self.pin_dir]
+        # our own control socket (kturnctl); /tmp keeps it under the 108-byte sun_path limit
+        self.ctl_socket = "/tmp/kturn-test-%d-%d.sock" % (os.getpid(), next(_instance))
+        self.argv += ["--kturn-control-socket", self.ctl_socket]
         if verbose:
             self.argv.append("--verbose")
         self.argv += list(extra)
@@ -240,6 +243,11 @@ class Kturnd:
             os.rmdir(self.pin_dir)
         except OSError:
             pass
+        if not self.running():  # kturnd unlinks it; not after SIGKILL
+            try:
+                os.unlink(self.ctl_socket)
+            except OSError:
+                pass
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:

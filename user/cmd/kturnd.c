@@ -9,12 +9,15 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kturn/conf.h"
+#include "kturn/ctl.h"
 #include "kturn/dataplane.h"
 #include "kturn/log.h"
 #include "kturn/loop.h"
+#include "kturn/metrics.h"
 #include "kturn/net.h"
 #include "kturn/server.h"
 #include "kturn/stun.h"
@@ -33,10 +36,14 @@ struct daemon {
 	struct workers *workers;
 	struct loop_watch sig;
 	int sigfd;
+	struct ctl_daemon ctl_d; /* what kturnctl's commands see */
+	struct ctl_server *ctl;
+	struct metrics *metrics;
+	char node[256];
 };
 
-/* Re-read the configuration; only credentials change, allocations stay. */
-static void reload(struct daemon *d)
+/* Re-read the configuration; only credentials change, allocations stay. 0 or -errno. */
+static int reload(struct daemon *d)
 {
 	struct kturn_conf c;
 	int err;
@@ -49,6 +56,13 @@ static void reload(struct daemon *d)
 	else if (d->turn && (err = turn_shared__reload(d->turn, &c)) < 0)
 		klog_err("reload failed: %s", strerror(-err));
 	conf__free(&c);
+	return err < 0 ? err : err ? -EINVAL : 0;
+}
+
+static int ctl_reload(void *arg)
+{
+	klog_info("kturnctl: reloading credentials");
+	return reload(arg);
 }
 
 static void on_signal(struct loop_watch *w, uint32_t events)
@@ -141,7 +155,6 @@ static void warn_inert_options(const struct kturn_conf *c)
 	} inert[] = {
 		{c->external_ips.n, "external-ip"},
 		{c->alternate_servers.n || c->tls_alternate_servers.n, "alternate-server"},
-		{c->prometheus, "prometheus"},
 		{c->syslog, "syslog"},
 	};
 
@@ -244,6 +257,68 @@ static int open_data_plane(const struct kturn_conf *c, struct sockmap **sm)
 	return 0;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/*
+ * kturnctl's socket. Not fatal: a TURN server that cannot be inspected
+ * still serves (e.g. a second instance on the default path); said once.
+ */
+static void control_setup(const struct kturn_conf *c, struct daemon *d)
+{
+	const char *path = c->control_socket ? c->control_socket : CTL_SOCKET_DEFAULT;
+	int err;
+
+	if (!*path || !strcmp(path, "none"))
+		return;
+	d->ctl_d = (struct ctl_daemon){
+		.workers = d->workers,
+		.node = d->node,
+		.data_plane = d->sm ? "sockmap" : "splice",
+		.pin_dir = d->sm ? sockmap__pin_dir(d->sm) : NULL,
+		.start_ms = mono_ms(),
+		.reload = ctl_reload,
+		.reload_arg = d,
+	};
+	err = ctl_server__new(&d->ctl, d->loop, path, &d->ctl_d);
+	if (err)
+		klog_warn("control socket %s: %s; kturnctl cannot reach this kturnd", path,
+			  err == -EADDRINUSE ? "another kturnd answers there" : strerror(-err));
+	else
+		klog_info("control socket %s", path);
+}
+
+/* prometheus: /metrics on prometheus-address (else the first listening-ip, else any). */
+static int metrics_setup(const struct kturn_conf *c, struct daemon *d)
+{
+	const char *ip = c->prometheus_address ? c->prometheus_address
+			 : c->listening_ips.n  ? c->listening_ips.v[0]
+					       : "0.0.0.0";
+	struct metrics_opts o = {.node = d->node, .workers = d->workers};
+	int err;
+
+	if (!c->prometheus)
+		return 0;
+	if (net_addr_parse(ip, c->prometheus_port, &o.addr) < 0) {
+		klog_err("prometheus-address '%s' is not an IP address", ip);
+		return -EINVAL;
+	}
+	err = metrics__start(&d->metrics, &o);
+	if (err)
+		klog_err("prometheus: cannot serve on %s port %u: %s", ip, c->prometheus_port,
+			 strerror(-err));
+	else
+		klog_info("prometheus metrics on http://%s%s%s:%u/metrics",
+			  o.addr.ss_family == AF_INET6 ? "[" : "", ip,
+			  o.addr.ss_family == AF_INET6 ? "]" : "", c->prometheus_port);
+	return err;
+}
+
 static int serve(const struct kturn_conf *c, struct daemon *d)
 {
 	struct sockaddr_storage *addrs = NULL, *tls_addrs = NULL;
@@ -276,6 +351,10 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 		err = signals_setup(d);
 	if (!err)
 		err = workers__start(&d->workers, worker_count(c), &so);
+	if (!err) {
+		control_setup(c, d);
+		err = metrics_setup(c, d);
+	}
 	if (!err && c->pidfile && (err = pidfile_write(c->pidfile)) < 0)
 		klog_err("cannot write pidfile %s: %s", c->pidfile, strerror(-err));
 	else if (!err && c->pidfile)
@@ -285,6 +364,8 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 			  workers__count(d->workers) == 1 ? "" : "s");
 		err = loop__run(d->loop);
 	}
+	metrics__stop(d->metrics); /* both ask the workers: before they stop */
+	ctl_server__free(d->ctl);
 	workers__stop(d->workers); /* closes every allocation */
 	turn_shared__free(d->turn);
 	sockmap__close(d->sm); /* after the workers: no pair is left in the maps */
@@ -302,7 +383,7 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 int main(int argc, char **argv)
 {
 	struct kturn_conf c;
-	struct daemon d = {.sigfd = -1, .argc = argc, .argv = argv};
+	struct daemon d = {.sigfd = -1, .argc = argc, .argv = argv, .node = ""};
 	int err, lerr;
 
 	conf__defaults(&c);
@@ -332,6 +413,10 @@ int main(int argc, char **argv)
 		conf__free(&c);
 		return 2;
 	}
+	if (c.node_name)
+		snprintf(d.node, sizeof(d.node), "%s", c.node_name);
+	else if (gethostname(d.node, sizeof(d.node) - 1) < 0)
+		snprintf(d.node, sizeof(d.node), "unknown");
 	log_startup(&c);
 	raise_fd_limit();
 	err = serve(&c, &d);

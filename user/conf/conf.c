@@ -97,6 +97,8 @@ static void owned_free(struct kturn_conf *c)
 		conf_strv__free(strvs[i]);
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(strs[i]);
+	free(c->control_socket);
+	free(c->node_name);
 }
 
 void conf__free(struct kturn_conf *c)

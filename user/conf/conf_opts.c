@@ -260,7 +260,7 @@ const struct conf_opt conf_opts[] = {
 	FLAG("prometheus", 0, prometheus, "serve Prometheus metrics on /metrics"),
 	UINT("prometheus-port", 0, prometheus_port, 1, 65535, "<port>", "Prometheus port"),
 	STR("prometheus-address", 0, prometheus_address, conf_value__check_ip, "<ip>",
-	    "Prometheus listening address (default: any)"),
+	    "Prometheus listening address (default: the first listening-ip, else any)"),
 
 	/* kturn only */
 	{.name = "kturn-data-plane",
@@ -279,6 +279,10 @@ const struct conf_opt conf_opts[] = {
 	     "tests)"),
 	STR("kturn-bpf-pin-dir", 0, bpf_pin_dir, NULL, "<dir>",
 	    "where the sockmap plane pins its maps (default /sys/fs/bpf/kturn)"),
+	STR("kturn-control-socket", 0, control_socket, NULL, "<path>",
+	    "kturnctl's unix socket, mode 0600 (default /run/kturn/kturnd.sock; \"none\": off)"),
+	STR("kturn-node-name", 0, node_name, NULL, "<name>",
+	    "this node's name in metrics and kturnctl status (default: the hostname)"),
 	UINT("kturn-workers", 0, workers, 0, 1024, "<n>", "worker threads, 0 = one per CPU"),
 	UINT("kturn-max-message-size", 0, max_message_size, 576, 65552, "<bytes>",
 	     "largest STUN message accepted on a stream"),

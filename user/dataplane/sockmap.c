@@ -470,6 +470,11 @@ int sockmap__alloc_remove(struct sockmap *sm, __u32 alloc_id, struct kturn_alloc
 	return 0;
 }
 
+int sockmap__alloc_read(struct sockmap *sm, __u32 alloc_id, struct kturn_alloc_counters *out)
+{
+	return bpf_map_lookup_elem(sm->alloc_fd, &alloc_id, out) ? -errno : 0;
+}
+
 int sockmap__set_ctl(struct sockmap *sm, __u64 cookie, const struct kturn_sock_ctl *ctl)
 {
 	return bpf_map_update_elem(sm->ctl_fd, &cookie, ctl, BPF_ANY) ? -errno : 0;

@@ -477,3 +477,14 @@ void sockmap_pair__stats(struct sockmap_pair_rt *p, struct pair_stats *st)
 		st->bytes[i] = c.fwd_bytes + p->side[!i].user_in;
 	}
 }
+
+void sockmap_pair__counters(struct sockmap_pair_rt *p, struct kturn_sock_counters k[2],
+			    uint64_t cookie[2])
+{
+	for (int i = 0; i < 2; i++) {
+		k[i] = p->final[i];
+		cookie[i] = cookie_of(p, i);
+		if (p->in_map)
+			sockmap__read_counters(p->sm, cookie[i], &k[i]);
+	}
+}

@@ -239,3 +239,8 @@ size_t server__tcp_conns(const struct server *s)
 {
 	return s->n_clients;
 }
+
+struct turn_server *server__turn(struct server *s)
+{
+	return s ? s->turn : NULL;
+}

@@ -290,8 +290,18 @@ void turn_alloc__free(struct turn_alloc *a, const char *why)
 	loop__timer_cancel(ts->loop, &a->timer);
 	while (a->peers)
 		turn_peer__free(a->peers, why ? why : "allocation closed");
-	if (a->tcp && ts->o->sockmap)
-		sockmap__alloc_remove(ts->o->sockmap, a->id, NULL);
+	if (a->tcp && ts->o->sockmap) {
+		struct kturn_alloc_counters k;
+
+		sockmap__alloc_remove(ts->o->sockmap, a->id, &k);
+		ts->stats.packets[TURN_PLANE_SOCKMAP][TURN_DIR_TO_PEER] += k.up_packets;
+		ts->stats.packets[TURN_PLANE_SOCKMAP][TURN_DIR_TO_CLIENT] += k.down_packets;
+	} else if (!a->tcp) {
+		ts->stats.bytes[TURN_PLANE_UDP][TURN_DIR_TO_PEER] += a->up_bytes;
+		ts->stats.bytes[TURN_PLANE_UDP][TURN_DIR_TO_CLIENT] += a->down_bytes;
+		ts->stats.packets[TURN_PLANE_UDP][TURN_DIR_TO_PEER] += a->up_pkts;
+		ts->stats.packets[TURN_PLANE_UDP][TURN_DIR_TO_CLIENT] += a->down_pkts;
+	}
 	for (unsigned i = 0; i < a->n_relay; i++) {
 		loop__del(ts->loop, &a->relay[i].w);
 		close(a->relay[i].w.fd);

@@ -69,6 +69,7 @@ static void log_reject(struct turn_req *rq, int code, const char *why)
 ssize_t turn_req__error(struct turn_req *rq, int code, const char *why)
 {
 	log_reject(rq, code, why);
+	turn_stats__error(&rq->ts->stats, code);
 	turn_req__start(rq, STUN_ERROR);
 	stun_build__error(&rq->b, code, NULL);
 	return turn_req__end(rq, true);
@@ -78,6 +79,9 @@ ssize_t turn_req__error(struct turn_req *rq, int code, const char *why)
 static ssize_t reply_auth_error(struct turn_req *rq)
 {
 	int code = rq->auth.code;
+
+	turn_stats__error(&rq->ts->stats, code);
+	turn_stats__auth_fail(&rq->ts->stats, code, rq->auth.why);
 
 	/* a bare first request is the normal start of the dance, not worth a line */
 	if (rq->m->mi_off || rq->m->mi256_off || code != 401)
@@ -282,6 +286,7 @@ ssize_t turn__request(struct turn_conn *conn, const struct stun_msg *m, uint8_t 
 	n = stun_msg__unknown_required(m, handler__known_attr, unknown, STUN_MAX_UNKNOWN);
 	if (n) {
 		log_reject(&rq, 420, "unknown comprehension-required attribute");
+		turn_stats__error(&rq.ts->stats, 420);
 		turn_req__start(&rq, STUN_ERROR);
 		stun_build__error(&rq.b, 420, NULL);
 		stun_build__unknown(&rq.b, unknown, n);

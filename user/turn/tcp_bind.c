@@ -89,6 +89,7 @@ static int splice_in_kernel(struct turn_peer *pc, int fd, int peer_fd, const uin
 		first[0] += n;
 		first_len[0] -= (size_t)n;
 		pc->a->up_bytes += (uint64_t)n;
+		ts->stats.bytes[TURN_PLANE_SOCKMAP][TURN_DIR_TO_PEER] += (uint64_t)n;
 	}
 	if (ts->o->sockmap && !first_len[0] && !first_len[1]) {
 		err = sockmap__alloc_add(ts->o->sockmap, pc->a->id);
@@ -126,6 +127,8 @@ void turn__data_conn(struct turn_conn *conn, int fd, struct ssl_st *ssl, const u
 	loop__timer_cancel(ts->loop, &pc->timer);
 	pc->state = TURN_PEER_BOUND;
 	pc->fd = -1; /* the pair owns both sockets now */
+	pc->data_client = conn->client;
+	turn_stats__bind(&ts->stats, turn_mono_ns() - pc->wait_ns);
 	if (ssl) {
 		plane = "tls"; /* no kTLS here: bytes must be decrypted, so userspace copies */
 		err = tls_pair__new(&pc->tpair, ts->loop, fd, ssl, peer_fd, first, first_len,

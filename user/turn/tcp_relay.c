@@ -58,6 +58,14 @@ void turn_peer__free(struct turn_peer *pc, const char *why)
 		tls_pair__stats(pc->tpair, &st);
 	a->up_bytes += st.bytes[0];
 	a->down_bytes += st.bytes[1];
+	if (bound) {
+		enum turn_plane plane = pc->spair  ? TURN_PLANE_SOCKMAP
+					: pc->pair ? TURN_PLANE_SPLICE
+						   : TURN_PLANE_TLS;
+
+		a->ts->stats.bytes[plane][TURN_DIR_TO_PEER] += st.bytes[0];
+		a->ts->stats.bytes[plane][TURN_DIR_TO_CLIENT] += st.bytes[1];
+	}
 	if (why && bound)
 		snprintf(detail, sizeof(detail), "reason=\"%s\" up_bytes=%llu down_bytes=%llu", why,
 			 (unsigned long long)st.bytes[0], (unsigned long long)st.bytes[1]);
@@ -166,6 +174,7 @@ static int peer_wait_bind(struct turn_peer *pc)
 	if (err)
 		return err;
 	pc->state = TURN_PEER_WAITING;
+	pc->wait_ns = turn_mono_ns();
 	loop__timer_arm(pc->a->ts->loop, &pc->timer, pc->a->ts->o->connection_timeout_ms);
 	return 0;
 }

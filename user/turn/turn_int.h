@@ -7,6 +7,7 @@
 
 #include "kturn/auth.h"
 #include "kturn/turn.h"
+#include "kturn/turn_stats.h"
 
 #define TURN_RESERVATION_S 30 /* RFC 8656 §7.2: a reserved port is held ~30 s */
 #define TURN_MAX_RELAYS	   2  /* one IPv4 and one IPv6 relayed address */
@@ -55,6 +56,10 @@ struct turn_peer {
 	struct splice_pair *pair;      /* bound on the splice plane, or */
 	struct sockmap_pair_rt *spair; /* bound on the sockmap plane, or */
 	struct tls_pair *tpair;	       /* bound with a TLS client (userspace copy) */
+	/* CLOCK_MONOTONIC ns when it began to wait for a ConnectionBind */
+	uint64_t wait_ns;
+	/* bound: the address of the client's data connection */
+	struct sockaddr_storage data_client;
 };
 
 struct turn_alloc {
@@ -109,6 +114,7 @@ struct turn_server {
 	struct turn_txq txq;
 	struct turn_rx *rx;
 	void *transport;
+	struct turn_stats stats; /* this worker's counters (kturn/turn_stats.h) */
 };
 
 struct turn_req {
@@ -189,5 +195,7 @@ void turn_txq__add(struct turn_server *ts, int fd, const struct sockaddr *dest, 
 		   size_t hdr_len, const uint8_t *data, size_t len, size_t pad);
 bool turn_rate__take(struct turn_rate *r, uint64_t max_bps, uint64_t now_ms, size_t len);
 uint64_t turn_server__next_tid(struct turn_server *ts, uint8_t tid[STUN_TID_LEN]);
+/* CLOCK_MONOTONIC in nanoseconds (latency histograms). */
+uint64_t turn_mono_ns(void);
 
 #endif /* KTURN_TURN_INT_H */

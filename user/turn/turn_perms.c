@@ -338,3 +338,14 @@ size_t turn_perms__channel_count(const struct turn_perms *p, uint64_t now_ms)
 		n += now_ms < p->chans[i].expires_ms;
 	return n;
 }
+
+size_t turn_perms__list(const struct turn_perms *p, uint64_t now_ms, struct sockaddr_storage *out,
+			size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; p && i < p->n_perms && n < max; i++)
+		if (now_ms < p->perms[i].expires_ms)
+			key_to_sockaddr(&p->perms[i].key, &out[n++]);
+	return n;
+}
