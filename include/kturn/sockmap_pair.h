@@ -17,16 +17,25 @@
  *    resolves the pause (kturn_sock_ctl.resume_seq) and the kernel path
  *    takes over again. A side whose redirect failed while the pair was
  *    being inserted is relayed here for good.
- *  - Reading parked bytes safely: a recv() on a psock socket whose message
- *    queue is empty falls through to the TCP receive queue, i.e. to bytes
- *    the verdict has not seen; the verdict later takes that skb whole, so
- *    the part read appears twice in the stream (measured: a 64 KiB skb
- *    repeated in ~1 of 24 64 MiB runs under backpressure). So a read is
- *    never larger than SIOCINQ (on a psock socket: the bytes in its message
- *    queue, which only this object consumes) nor than what the verdict
- *    parked and this object has not read; with either at 0 it waits for the
- *    next wake-up. More queued than parked would mean the kernel queued an
- *    skb twice: the pair is reset rather than the stream corrupted.
+ *  - Reading parked bytes: a recv() on a psock socket whose message queue
+ *    is empty falls through to the TCP receive queue, i.e. to bytes the
+ *    verdict has not seen; the verdict later takes that skb whole, so the
+ *    part read appears twice (a 64 KiB skb repeated in ~1 of 24 64 MiB veth
+ *    runs). So a read is never larger than SIOCINQ (on a psock socket: the
+ *    bytes in its message queue, which only this object consumes) nor than
+ *    what the verdict parked and this object has not read; with either at 0
+ *    it waits for the next wake-up (0 of 30 veth runs duplicated after). More
+ *    queued than parked means an skb was queued twice: the pair is reset.
+ *  - Known defect, why kturn-data-plane=auto means splice: under bulk load
+ *    on loopback (64 KiB skbs, ~98 % of the bytes parked after the first
+ *    pause) a whole skb still comes out twice in about 1 of 4 five-second
+ *    runs (kturn-bench bulk --dir both, 6.18), with the bounded reads above
+ *    and without a kernel warning. Tried and measured (BENCHMARKS.md): an
+ *    8 MiB high-water mark (pauses still come: the psock worker sends more
+ *    slowly than the softirq redirects); taking the paused socket out of the
+ *    verdict's map and back (megabytes parked per pause before userspace
+ *    reacts); taking it out and relaying it by splice() (after psock reads,
+ *    splice() from the socket returns EAGAIN while poll says readable).
  *  - RST or a socket error on either side: both are removed and reset.
  *  - Both FINs forwarded and both backlogs empty: removed from the maps
  *    (final counters read) and closed.
