@@ -14,6 +14,7 @@
 
 #include <openssl/rand.h>
 
+#include "kturn/auth_limit.h"
 #include "kturn/peer_filter.h"
 #include "kturn/port_pool.h"
 #include "turn_int.h"
@@ -43,6 +44,7 @@ struct turn_shared {
 	struct port_pool *ports;
 	struct auth *auth;
 	struct peer_filter *pf;
+	struct auth_limit *limit; /* its own lock: failed authentications per source */
 	void *users; /* tsearch tree of struct user_count */
 	size_t total;
 	struct reservation *resv;
@@ -70,7 +72,10 @@ int turn_shared__new(struct turn_shared **out, const struct turn_opts *o, struct
 		return -ENOMEM;
 	sh->o = *o;
 	err = port_pool__new(&sh->ports, o->min_port, o->max_port);
+	if (!err)
+		err = auth_limit__new(&sh->limit, o->auth_fail_burst, o->auth_fail_rate);
 	if (err) {
+		port_pool__free(sh->ports);
 		free(sh);
 		return err;
 	}
@@ -97,6 +102,7 @@ void turn_shared__free(struct turn_shared *sh)
 	free(sh->ids);
 	free(sh->resv);
 	port_pool__free(sh->ports);
+	auth_limit__free(sh->limit);
 	auth__free(sh->auth);
 	peer_filter__free(sh->pf);
 	pthread_mutex_destroy(&sh->mu);
@@ -116,6 +122,11 @@ const struct turn_opts *turn_shared__opts(const struct turn_shared *sh)
 struct peer_filter *turn_shared__filter(struct turn_shared *sh)
 {
 	return sh->pf;
+}
+
+struct auth_limit *turn_shared__auth_limit(struct turn_shared *sh)
+{
+	return sh->limit;
 }
 
 size_t turn_shared__allocations(struct turn_shared *sh)
