@@ -18,6 +18,7 @@
 #define UDP_BATCH	32
 #define UDP_MAX_DGRAM	65536
 #define ACCEPT_RETRY_MS 100
+#define ACCEPT_LOG_MS	60000
 #define ACCEPT_BACKLOG	1024
 
 struct udp_batch {
@@ -94,13 +95,23 @@ static void accept_resume(struct loop_timer *t)
 		klog_err("cannot resume accepting: %s", strerror(errno));
 }
 
-/* Out of descriptors: stop accepting for a moment instead of spinning. */
+/*
+ * Out of descriptors: stop accepting for a moment instead of spinning. Logged
+ * the first time and then once a minute (with the count), not on every retry.
+ */
 static void accept_pause(struct listener *li, int err)
 {
+	uint64_t now = loop__now_ms(li->srv->loop);
 	char addr[NET_ADDRSTRLEN];
 
-	net_addr_str((const struct sockaddr *)&li->addr, addr, sizeof(addr));
-	klog_warn("accept on %s failed: %s; pausing %d ms", addr, strerror(err), ACCEPT_RETRY_MS);
+	li->pauses++;
+	if (!li->paused_log_ms || now - li->paused_log_ms >= ACCEPT_LOG_MS) {
+		net_addr_str((const struct sockaddr *)&li->addr, addr, sizeof(addr));
+		klog_warn("accept on %s failed: %s; pausing %d ms (%llu pauses)", addr,
+			  strerror(err), ACCEPT_RETRY_MS, (unsigned long long)li->pauses);
+		li->paused_log_ms = now ? now : 1;
+		li->pauses = 0;
+	}
 	loop__del(li->srv->loop, &li->w);
 	loop__timer_arm(li->srv->loop, &li->retry, ACCEPT_RETRY_MS);
 }
