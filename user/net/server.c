@@ -28,6 +28,17 @@ struct udp_batch {
 	uint8_t data[UDP_BATCH][2048];
 };
 
+/* Datagrams that are not ours get no answer; a line only at debug level (junk is cheap). */
+static void udp_drop(const struct sockaddr_storage *from, size_t len, const char *why)
+{
+	char addr[NET_ADDRSTRLEN];
+
+	if (log__level() < LOG_DEBUG)
+		return;
+	net_addr_str((const struct sockaddr *)from, addr, sizeof(addr));
+	klog_debug("udp drop client=%s len=%zu reason=\"%s\"", addr, len, why);
+}
+
 static void udp_one(struct listener *li, const uint8_t *p, size_t len,
 		    const struct sockaddr_storage *from)
 {
@@ -53,8 +64,10 @@ static void udp_one(struct listener *li, const uint8_t *p, size_t len,
 			turn__channel_data(&conn, p, len);
 		return;
 	}
-	if (!stun_msg__looks_like(p, len))
-		return; /* anything else: not ours */
+	if (!stun_msg__looks_like(p, len)) {
+		udp_drop(from, len, "not STUN or ChannelData");
+		return;
+	}
 	n = handler__stun(&li->srv->opts.handler, &src, p, len, out, sizeof(out));
 	if (n > 0 && sendto(li->w.fd, out, (size_t)n, 0, (const struct sockaddr *)from,
 			    net_addr_len((const struct sockaddr *)from)) < 0)
@@ -78,8 +91,10 @@ static void udp_io(struct loop_watch *w, uint32_t events)
 	}
 	n = recvmmsg(w->fd, b->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++) {
-		if (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
-			continue; /* larger than any message we accept */
+		if (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			udp_drop(&b->from[i], b->msgs[i].msg_len, "larger than any request");
+			continue;
+		}
 		udp_one(li, b->data[i], b->msgs[i].msg_len, &b->from[i]);
 	}
 	/* queued relay datagrams point into b: send them before it is reused */
