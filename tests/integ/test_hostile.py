@@ -349,8 +349,10 @@ def test_connection_bind_misuse_400(turn, case):
     elif case == "control-connection":
         c = e.client("alice", "tcp")
         c.allocate(proto=T.PROTO_TCP)
-    else:
+    else:  # a fresh connection whose first message is the ConnectionBind
+        ch = challenged(e)
         c = e.client("alice", "tcp")
+        c.realm, c.nonce, c.algorithms_raw = ch.realm, ch.nonce, ch.algorithms_raw
     value = {"missing-id": None, "short-id": b"\x00\x01"}.get(case, struct.pack("!I", 1))
     m = _bind_request(c, value)
     assert T.error_of(m) == 400 and m.integrity_ok(c.key()), m
