@@ -23,6 +23,7 @@ struct turn_rate {
 
 struct turn_relay {
 	struct loop_watch w;
+	struct loop_timer retry; /* TCP relays: accept again after EMFILE (tcp_relay.c) */
 	struct sockaddr_storage addr; /* bound relayed transport address */
 	struct turn_alloc *a;
 };
@@ -109,6 +110,7 @@ struct turn_server {
 	struct turn_txq txq;
 	struct turn_rx *rx;
 	void *transport;
+	uint64_t fd_log_ms; /* last "relay accept" EMFILE line: one a minute */
 };
 
 struct turn_req {
