@@ -15,9 +15,10 @@
  * limited), so a flood of fresh addresses cannot push a limited source out
  * while its set holds any source less limited than it.
  *
- * Thread-safe (one mutex; touched only for requests that carry
- * MESSAGE-INTEGRITY and fail, or arrive from a limited source). Time is
- * passed in (monotonic milliseconds) so tests drive a fake clock.
+ * Thread-safe (one mutex, its own: a lookup per request that carries
+ * MESSAGE-INTEGRITY and an update per failure, never anything per relayed
+ * packet). Time is passed in (monotonic milliseconds) so tests drive a fake
+ * clock.
  */
 #ifndef KTURN_AUTH_LIMIT_H
 #define KTURN_AUTH_LIMIT_H
