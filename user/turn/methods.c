@@ -317,6 +317,9 @@ void turn__indication(struct turn_conn *conn, const struct stun_msg *m)
 	if (m->method != TURN_SEND)
 		return;
 	a = turn_alloc__find(conn->ts, conn);
+	if (!a)
+		klog_debug("turn drop method=send transport=%s reason=\"no allocation\"",
+			   kt_transport_name(conn->transport));
 	if (!a || !stun_msg__find(m, STUN_ATTR_XOR_PEER_ADDRESS, &at) ||
 	    !stun_msg__find(m, STUN_ATTR_DATA, &data) || stun_attr__xaddr(&at, m->tid, &peer) < 0)
 		return; /* RFC 8656 §10.2: silently discarded */
