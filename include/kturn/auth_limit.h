@@ -27,16 +27,16 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define AUTH_LIMIT_SETS 1024
-#define AUTH_LIMIT_WAYS 8
+#define AUTH_LIMIT_SETS	  1024
+#define AUTH_LIMIT_WAYS	  8
 #define AUTH_LIMIT_LOG_MS 60000 /* one "still limited" log line per source per minute */
 
 struct auth_limit;
 
 enum auth_limit_verdict {
-	AUTH_LIMIT_PASS,    /* check the credentials */
-	AUTH_LIMIT_REFUSE,  /* bucket empty: refuse, already logged recently */
-	AUTH_LIMIT_LOG,	    /* bucket empty: refuse and log (first time, or once a minute) */
+	AUTH_LIMIT_PASS,   /* check the credentials */
+	AUTH_LIMIT_REFUSE, /* bucket empty: refuse, already logged recently */
+	AUTH_LIMIT_LOG,	   /* bucket empty: refuse and log (first time, or once a minute) */
 };
 
 /*

@@ -171,8 +171,10 @@ struct kturn_conf {
 	uint32_t connection_timeout; /* s, 30: RFC 6062 Connect and unbound connection ids */
 	uint32_t max_message_size;   /* bytes, STUN_MAX_MSG_LEN */
 	uint32_t tcp_idle_timeout;   /* seconds, 30; connections without an allocation; 0 = never */
-	uint32_t auth_fail_burst;    /* 5: credential failures per source before refusing; 0 = off */
-	uint32_t auth_fail_rate;     /* 1: failures per second a source earns back; 0 = off */
+
+	/* wrong credentials per source before its requests are refused; either 0 = off */
+	uint32_t auth_fail_burst; /* 5 at once */
+	uint32_t auth_fail_rate;  /* 1 a second earned back */
 
 	/* diagnostics, in the order found */
 	struct conf_diag *diags;

@@ -18,7 +18,7 @@
 #define MILLI 1000
 
 struct slot {
-	uint8_t key[16];    /* IPv4 as ::ffff:a.b.c.d, IPv6 as its /64 */
+	uint8_t key[16]; /* IPv4 as ::ffff:a.b.c.d, IPv6 as its /64 */
 	bool used;
 	bool logged;	    /* a line was logged since the bucket last had a token */
 	uint64_t milli;	    /* tokens, thousandths */

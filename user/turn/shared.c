@@ -44,7 +44,6 @@ struct turn_shared {
 	struct port_pool *ports;
 	struct auth *auth;
 	struct peer_filter *pf;
-	struct auth_limit *limit; /* its own lock: failed authentications per source */
 	void *users; /* tsearch tree of struct user_count */
 	size_t total;
 	struct reservation *resv;
@@ -52,6 +51,9 @@ struct turn_shared {
 	uint32_t next_alloc_id;
 	struct conn_slot *ids; /* open addressing, linear probing, tombstone-free */
 	size_t n_ids, cap_ids;
+
+	/* failed authentications per source; has its own lock, not mu */
+	struct auth_limit *limit;
 };
 
 static uint64_t mono_s(void)

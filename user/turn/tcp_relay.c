@@ -31,7 +31,9 @@
 
 #define MAX_PEERS     128 /* peer connections per allocation */
 #define RELAY_BACKLOG 128
-#define RELAY_PAUSE_MS	   100	 /* accept again after EMFILE */
+
+/* out of descriptors: accept again after RELAY_PAUSE_MS, log once a minute */
+#define RELAY_PAUSE_MS	   100
 #define RELAY_PAUSE_LOG_MS 60000
 
 void turn_peer__log(const struct turn_peer *pc, const char *event, const char *why)
@@ -274,8 +276,8 @@ static void relay_accept_io(struct loop_watch *w, uint32_t events)
 		int fd = accept4(w->fd, (struct sockaddr *)&from, &len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			       errno == ENOMEM)) {
+		if (fd < 0 &&
+		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
 			relay_accept_pause(r, errno);
 			return;
 		}

@@ -23,9 +23,11 @@ struct turn_rate {
 
 struct turn_relay {
 	struct loop_watch w;
-	struct loop_timer retry; /* TCP relays: accept again after EMFILE (tcp_relay.c) */
 	struct sockaddr_storage addr; /* bound relayed transport address */
 	struct turn_alloc *a;
+
+	/* TCP relays: accept again after EMFILE (tcp_relay.c) */
+	struct loop_timer retry;
 };
 
 /* What an asynchronous response (Connect) needs to be built and signed later. */
