@@ -2,12 +2,19 @@
 # Run kturn's test suites and print one closing line "N passed, N failed, N skipped".
 #   tests/run.sh            every suite: unit, fuzz (short), integ + interop
 #   tests/run.sh unit|fuzz|integ
-# Env: BUILD (build dir), PYTHON (Debian python3 with pytest), FUZZ_SECONDS.
+# Env: BUILD (build dir), PYTHON (Debian python3 with pytest), FUZZ_SECONDS
+# (0: only replay each target's corpus once - the SANITIZE=1 run, whose fuzz
+# targets are the same sanitized binaries the plain run already fuzzed).
+# Sanitized builds (build-san): a leak (LSan), an ASan report or a UBSan error
+# makes the binary exit non-zero, which fails its unit test, and a kturnd that
+# does not exit 0 after SIGTERM fails its integration test.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 suites=${1:-"unit fuzz integ"}
 passed=0 failed=0 skipped=0
 failures=()
@@ -56,8 +63,10 @@ run_fuzz() {
 		[ -d "$corpus" ] && cp -r "$corpus/." "$work/"
 		dict=()
 		[ -f tests/fuzz/stun.dict ] && dict=(-dict=tests/fuzz/stun.dict)
+		local budget=(-max_total_time="$FUZZ_SECONDS")
+		[ "$FUZZ_SECONDS" = 0 ] && budget=(-runs=0) # corpus replay only
 		echo "== fuzz $name (${FUZZ_SECONDS}s)"
-		if "$t" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "${dict[@]}" \
+		if "$t" "${budget[@]}" -print_final_stats=1 "${dict[@]}" \
 			-artifact_prefix="$BUILD/fuzz-artifacts/$name-" "$work" >"$logdir/$name.log" 2>&1; then
 			grep -E 'stat::number_of_executed_units' "$logdir/$name.log" | sed 's/^/   /'
 			count "$name" pass

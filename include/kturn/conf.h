@@ -174,6 +174,10 @@ struct kturn_conf {
 	uint32_t max_message_size;   /* bytes, STUN_MAX_MSG_LEN */
 	uint32_t tcp_idle_timeout;   /* seconds, 30; connections without an allocation; 0 = never */
 
+	/* wrong credentials per source before its requests are refused; either 0 = off */
+	uint32_t auth_fail_burst; /* 5 at once */
+	uint32_t auth_fail_rate;  /* 1 a second earned back */
+
 	/* diagnostics, in the order found */
 	struct conf_diag *diags;
 	size_t n_diags;

@@ -57,6 +57,10 @@ struct turn_opts {
 	bool udp_relay;		 /* REQUESTED-TRANSPORT 17 allowed */
 	struct sockmap *sockmap; /* NULL: bridged pairs use splice() */
 	bool tcp_relay;		 /* REQUESTED-TRANSPORT 6 allowed (RFC 6062, over TCP/TLS) */
+
+	/* wrong credentials per source (kturn/auth_limit.h); either 0 = no limit */
+	uint32_t auth_fail_burst; /* at once */
+	uint32_t auth_fail_rate;  /* refilled per second */
 };
 
 /* Takes ownership of auth and pf on success. 0 or -errno (-EINVAL: bad port range). */

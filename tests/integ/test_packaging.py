@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -74,6 +75,9 @@ def test_sockmap_plane_runs_with_the_units_capabilities(tmp_path):
         assert r.cls == S.SUCCESS
         data.sendall(b"least privilege")
         assert read_exact(peer, 15) == b"least privilege"
+        deadline = time.monotonic() + 5  # the bind line is written just after the splice
+        while "plane=sockmap" not in k.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "plane=sockmap" in k.log()
     finally:
         assert k.stop() == 0, k.tail()

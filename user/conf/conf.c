@@ -27,6 +27,8 @@ void conf__defaults(struct kturn_conf *c)
 	c->default_allocate_lifetime = 600;
 	c->tcp_idle_timeout = 30;
 	c->connection_timeout = 30;
+	c->auth_fail_burst = 5;
+	c->auth_fail_rate = 1;
 	c->channel_lifetime = 600;
 	c->permission_lifetime = 300;
 	c->prometheus_port = 9641;

@@ -288,6 +288,11 @@ const struct conf_opt conf_opts[] = {
 	     "largest STUN message accepted on a stream"),
 	UINT("kturn-tcp-idle-timeout", 0, tcp_idle_timeout, 0, UINT32_MAX, "<s>",
 	     "close a silent TCP/TLS client without an allocation (30), 0 = never"),
+	UINT("kturn-auth-fail-burst", 0, auth_fail_burst, 0, 1000000, "<n>",
+	     "wrong credentials a source (IPv4 address, IPv6 /64) may send at once before its "
+	     "authenticated requests are refused (5), 0 = no limit"),
+	UINT("kturn-auth-fail-rate", 0, auth_fail_rate, 0, 1000000, "<n>",
+	     "wrong credentials per second a source earns back (1), 0 = no limit"),
 
 	/* older coturn spelling of no-software-attribute */
 	{.name = "prod",

@@ -18,6 +18,7 @@
 #define UDP_BATCH	32
 #define UDP_MAX_DGRAM	65536
 #define ACCEPT_RETRY_MS 100
+#define ACCEPT_LOG_MS	60000
 #define ACCEPT_BACKLOG	1024
 
 struct udp_batch {
@@ -26,6 +27,17 @@ struct udp_batch {
 	struct sockaddr_storage from[UDP_BATCH];
 	uint8_t data[UDP_BATCH][2048];
 };
+
+/* Datagrams that are not ours get no answer; a line only at debug level (junk is cheap). */
+static void udp_drop(const struct sockaddr_storage *from, size_t len, const char *why)
+{
+	char addr[NET_ADDRSTRLEN];
+
+	if (log__level() < LOG_DEBUG)
+		return;
+	net_addr_str((const struct sockaddr *)from, addr, sizeof(addr));
+	klog_debug("udp drop client=%s len=%zu reason=\"%s\"", addr, len, why);
+}
 
 static void udp_one(struct listener *li, const uint8_t *p, size_t len,
 		    const struct sockaddr_storage *from)
@@ -52,8 +64,10 @@ static void udp_one(struct listener *li, const uint8_t *p, size_t len,
 			turn__channel_data(&conn, p, len);
 		return;
 	}
-	if (!stun_msg__looks_like(p, len))
-		return; /* anything else: not ours */
+	if (!stun_msg__looks_like(p, len)) {
+		udp_drop(from, len, "not STUN or ChannelData");
+		return;
+	}
 	n = handler__stun(&li->srv->opts.handler, &src, p, len, out, sizeof(out));
 	if (n > 0 && sendto(li->w.fd, out, (size_t)n, 0, (const struct sockaddr *)from,
 			    net_addr_len((const struct sockaddr *)from)) < 0)
@@ -77,8 +91,10 @@ static void udp_io(struct loop_watch *w, uint32_t events)
 	}
 	n = recvmmsg(w->fd, b->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++) {
-		if (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
-			continue; /* larger than any message we accept */
+		if (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			udp_drop(&b->from[i], b->msgs[i].msg_len, "larger than any request");
+			continue;
+		}
 		udp_one(li, b->data[i], b->msgs[i].msg_len, &b->from[i]);
 	}
 	/* queued relay datagrams point into b: send them before it is reused */
@@ -94,13 +110,23 @@ static void accept_resume(struct loop_timer *t)
 		klog_err("cannot resume accepting: %s", strerror(errno));
 }
 
-/* Out of descriptors: stop accepting for a moment instead of spinning. */
+/*
+ * Out of descriptors: stop accepting for a moment instead of spinning. Logged
+ * the first time and then once a minute (with the count), not on every retry.
+ */
 static void accept_pause(struct listener *li, int err)
 {
+	uint64_t now = loop__now_ms(li->srv->loop);
 	char addr[NET_ADDRSTRLEN];
 
-	net_addr_str((const struct sockaddr *)&li->addr, addr, sizeof(addr));
-	klog_warn("accept on %s failed: %s; pausing %d ms", addr, strerror(err), ACCEPT_RETRY_MS);
+	li->pauses++;
+	if (!li->paused_log_ms || now - li->paused_log_ms >= ACCEPT_LOG_MS) {
+		net_addr_str((const struct sockaddr *)&li->addr, addr, sizeof(addr));
+		klog_warn("accept on %s failed: %s; pausing %d ms (%llu pauses)", addr,
+			  strerror(err), ACCEPT_RETRY_MS, (unsigned long long)li->pauses);
+		li->paused_log_ms = now ? now : 1;
+		li->pauses = 0;
+	}
 	loop__del(li->srv->loop, &li->w);
 	loop__timer_arm(li->srv->loop, &li->retry, ACCEPT_RETRY_MS);
 }

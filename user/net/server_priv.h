@@ -14,6 +14,8 @@
 struct listener {
 	struct loop_watch w;
 	struct loop_timer retry; /* re-enables accept after EMFILE */
+	uint64_t paused_log_ms;	 /* last "accept failed" line: one a minute, not one per retry */
+	uint64_t pauses;	 /* pauses since that line */
 	struct server *srv;
 	struct sockaddr_storage addr;
 	int type; /* SOCK_DGRAM or SOCK_STREAM */
@@ -30,6 +32,7 @@ struct tcp_client {
 	struct buf tx;
 	struct ssl_st *ssl;    /* NULL for plain TCP */
 	bool drained;	       /* read to EAGAIN before a ConnectionBind response */
+	bool progress;	       /* a whole message arrived since the idle timer was armed */
 	struct turn_conn conn; /* TURN view; conn.alloc: ChannelData is acceptable only then */
 	struct tcp_client *prev, *next;
 };

@@ -85,13 +85,16 @@ static void idle_expired(struct loop_timer *t)
 /*
  * Only connections without an allocation idle out: an allocation's own
  * lifetime (Refresh) decides how long its connection may stay silent.
+ * Only a whole message counts as activity: a client trickling a byte at a
+ * time (slowloris) is closed when the timeout passes without one.
  */
 static void touch(struct tcp_client *c)
 {
 	if (c->conn.alloc)
 		loop__timer_cancel(c->srv->loop, &c->idle);
-	else if (c->srv->opts.tcp_idle_ms)
+	else if (c->srv->opts.tcp_idle_ms && c->progress)
 		loop__timer_arm(c->srv->loop, &c->idle, c->srv->opts.tcp_idle_ms);
+	c->progress = false;
 }
 
 /* Interest follows the output queue: read only when nothing is queued. */
@@ -330,6 +333,7 @@ static int process_rx(struct tcp_client *c, const char **why)
 			turn_server__flush(c->conn.ts);
 		buf__consume(&c->rx, f.len);
 		c->conn.first = false;
+		c->progress = true;
 		if (err) {
 			*why = err == -EBADMSG ? "malformed STUN message" : "output queue full";
 			return err;
@@ -441,7 +445,10 @@ static int tls_attach(struct tcp_client *c, int fd)
 /* Its allocation expired or was deleted: the connection may idle out again. */
 static void conn_alloc_gone(struct turn_conn *tc)
 {
-	touch(conn_client(tc));
+	struct tcp_client *c = conn_client(tc);
+
+	c->progress = true;
+	touch(c);
 }
 
 /* Register a new connection object; on error fd and ssl are closed. */
@@ -491,6 +498,7 @@ static struct tcp_client *client_new(struct server *s, int fd, const struct sock
 		c->next->prev = c;
 	s->clients = c;
 	s->n_clients++;
+	c->progress = true; /* arms the idle timer: the first message must come in time */
 	touch(c);
 	return c;
 }

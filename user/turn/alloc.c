@@ -160,8 +160,10 @@ struct turn_alloc *turn_alloc__new(struct turn_server *ts, struct turn_conn *c,
 	}
 	memcpy(a->tid, tid, STUN_TID_LEN);
 	loop_timer__init(&a->timer, alloc_timer, a);
-	for (unsigned i = 0; i < TURN_MAX_RELAYS; i++)
+	for (unsigned i = 0; i < TURN_MAX_RELAYS; i++) {
 		a->relay[i].w.fd = -1;
+		loop_timer__init(&a->relay[i].retry, NULL, &a->relay[i]);
+	}
 	return a;
 }
 
@@ -303,6 +305,7 @@ void turn_alloc__free(struct turn_alloc *a, const char *why)
 		ts->stats.packets[TURN_PLANE_UDP][TURN_DIR_TO_CLIENT] += a->down_pkts;
 	}
 	for (unsigned i = 0; i < a->n_relay; i++) {
+		loop__timer_cancel(ts->loop, &a->relay[i].retry);
 		loop__del(ts->loop, &a->relay[i].w);
 		close(a->relay[i].w.fd);
 		turn_shared__put_port(ts->sh, net_addr_port((const void *)&a->relay[i].addr));

@@ -146,6 +146,8 @@ int turn_shared__from_conf(struct turn_shared **out, const struct kturn_conf *c,
 		.udp_relay = !c->no_udp_relay,
 		.sockmap = sm,
 		.tcp_relay = !c->no_tcp_relay,
+		.auth_fail_burst = c->auth_fail_burst,
+		.auth_fail_rate = c->auth_fail_rate,
 	};
 	struct auth_opts ao = {
 		.mode = c->auth,

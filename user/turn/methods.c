@@ -84,7 +84,7 @@ static ssize_t reply_auth_error(struct turn_req *rq)
 	turn_stats__auth_fail(&rq->ts->stats, code, rq->auth.why);
 
 	/* a bare first request is the normal start of the dance, not worth a line */
-	if (rq->m->mi_off || rq->m->mi256_off || code != 401)
+	if (!rq->limited && (rq->m->mi_off || rq->m->mi256_off || code != 401))
 		log_reject(rq, code, rq->auth.why ? rq->auth.why : "authentication");
 	turn_req__start(rq, STUN_ERROR);
 	stun_build__error(&rq->b, code, NULL);
@@ -280,9 +280,13 @@ ssize_t turn__request(struct turn_conn *conn, const struct stun_msg *m, uint8_t 
 	uint16_t unknown[STUN_MAX_UNKNOWN];
 	size_t n;
 
-	if (auth__check(turn_shared__auth(conn->ts->sh), m, (const void *)&conn->client,
-			(uint64_t)time(NULL), &rq.auth))
+	if (turn_req__auth_limited(&rq))
 		return reply_auth_error(&rq);
+	if (auth__check(turn_shared__auth(conn->ts->sh), m, (const void *)&conn->client,
+			(uint64_t)time(NULL), &rq.auth)) {
+		turn_req__auth_failed(&rq);
+		return reply_auth_error(&rq);
+	}
 	n = stun_msg__unknown_required(m, handler__known_attr, unknown, STUN_MAX_UNKNOWN);
 	if (n) {
 		log_reject(&rq, 420, "unknown comprehension-required attribute");
@@ -318,6 +322,9 @@ void turn__indication(struct turn_conn *conn, const struct stun_msg *m)
 	if (m->method != TURN_SEND)
 		return;
 	a = turn_alloc__find(conn->ts, conn);
+	if (!a)
+		klog_debug("turn drop method=send transport=%s reason=\"no allocation\"",
+			   kt_transport_name(conn->transport));
 	if (!a || !stun_msg__find(m, STUN_ATTR_XOR_PEER_ADDRESS, &at) ||
 	    !stun_msg__find(m, STUN_ATTR_DATA, &data) || stun_attr__xaddr(&at, m->tid, &peer) < 0)
 		return; /* RFC 8656 §10.2: silently discarded */

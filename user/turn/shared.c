@@ -14,6 +14,7 @@
 
 #include <openssl/rand.h>
 
+#include "kturn/auth_limit.h"
 #include "kturn/peer_filter.h"
 #include "kturn/port_pool.h"
 #include "turn_int.h"
@@ -50,6 +51,9 @@ struct turn_shared {
 	uint32_t next_alloc_id;
 	struct conn_slot *ids; /* open addressing, linear probing, tombstone-free */
 	size_t n_ids, cap_ids;
+
+	/* failed authentications per source; has its own lock, not mu */
+	struct auth_limit *limit;
 };
 
 static uint64_t mono_s(void)
@@ -70,7 +74,10 @@ int turn_shared__new(struct turn_shared **out, const struct turn_opts *o, struct
 		return -ENOMEM;
 	sh->o = *o;
 	err = port_pool__new(&sh->ports, o->min_port, o->max_port);
+	if (!err)
+		err = auth_limit__new(&sh->limit, o->auth_fail_burst, o->auth_fail_rate);
 	if (err) {
+		port_pool__free(sh->ports);
 		free(sh);
 		return err;
 	}
@@ -97,6 +104,7 @@ void turn_shared__free(struct turn_shared *sh)
 	free(sh->ids);
 	free(sh->resv);
 	port_pool__free(sh->ports);
+	auth_limit__free(sh->limit);
 	auth__free(sh->auth);
 	peer_filter__free(sh->pf);
 	pthread_mutex_destroy(&sh->mu);
@@ -116,6 +124,11 @@ const struct turn_opts *turn_shared__opts(const struct turn_shared *sh)
 struct peer_filter *turn_shared__filter(struct turn_shared *sh)
 {
 	return sh->pf;
+}
+
+struct auth_limit *turn_shared__auth_limit(struct turn_shared *sh)
+{
+	return sh->limit;
 }
 
 size_t turn_shared__allocations(struct turn_shared *sh)

@@ -32,6 +32,10 @@
 #define MAX_PEERS     128 /* peer connections per allocation */
 #define RELAY_BACKLOG 128
 
+/* out of descriptors: accept again after RELAY_PAUSE_MS, log once a minute */
+#define RELAY_PAUSE_MS	   100
+#define RELAY_PAUSE_LOG_MS 60000
+
 void turn_peer__log(const struct turn_peer *pc, const char *event, const char *why)
 {
 	char peer[NET_ADDRSTRLEN];
@@ -243,6 +247,34 @@ static void peer_accept(struct turn_alloc *a, int fd, const struct sockaddr_stor
 	connection_attempt(pc);
 }
 
+static void relay_accept_resume(struct loop_timer *t)
+{
+	struct turn_relay *r = t->arg;
+
+	if (loop__add(r->a->ts->loop, &r->w, EPOLLIN) < 0)
+		klog_err("relay accept: cannot resume: %s", strerror(errno));
+}
+
+/*
+ * Out of descriptors: the waiting peer keeps the listener readable, so stop
+ * watching it for a moment instead of spinning (as the client listeners do).
+ * Logged once a minute per worker.
+ */
+static void relay_accept_pause(struct turn_relay *r, int err)
+{
+	struct turn_server *ts = r->a->ts;
+	uint64_t now = loop__now_ms(ts->loop);
+
+	if (!ts->fd_log_ms || now - ts->fd_log_ms >= RELAY_PAUSE_LOG_MS) {
+		klog_warn("relay accept user=%s: %s; pausing %d ms", r->a->user ? r->a->user : "-",
+			  strerror(err), RELAY_PAUSE_MS);
+		ts->fd_log_ms = now ? now : 1;
+	}
+	loop__del(ts->loop, &r->w);
+	r->retry.cb = relay_accept_resume;
+	loop__timer_arm(ts->loop, &r->retry, RELAY_PAUSE_MS);
+}
+
 static void relay_accept_io(struct loop_watch *w, uint32_t events)
 {
 	struct turn_relay *r = w->arg;
@@ -253,6 +285,11 @@ static void relay_accept_io(struct loop_watch *w, uint32_t events)
 		int fd = accept4(w->fd, (struct sockaddr *)&from, &len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd < 0 &&
+		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+			relay_accept_pause(r, errno);
+			return;
+		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				klog_warn("relay accept: %s", strerror(errno));

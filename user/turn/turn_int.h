@@ -26,6 +26,9 @@ struct turn_relay {
 	struct loop_watch w;
 	struct sockaddr_storage addr; /* bound relayed transport address */
 	struct turn_alloc *a;
+
+	/* TCP relays: accept again after EMFILE (tcp_relay.c) */
+	struct loop_timer retry;
 };
 
 /* What an asynchronous response (Connect) needs to be built and signed later. */
@@ -115,6 +118,7 @@ struct turn_server {
 	struct turn_rx *rx;
 	void *transport;
 	struct turn_stats stats; /* this worker's counters (kturn/turn_stats.h) */
+	uint64_t fd_log_ms;	 /* last "relay accept" EMFILE line: one a minute */
 };
 
 struct turn_req {
@@ -125,6 +129,7 @@ struct turn_req {
 	struct stun_builder b;
 	uint8_t *out;
 	size_t cap;
+	bool limited; /* refused by the failed-authentication limit (auth_gate.c) */
 };
 
 /* methods.c: building responses */
@@ -135,12 +140,17 @@ ssize_t turn_req__end(struct turn_req *rq, bool sign);
 ssize_t turn_req__error(struct turn_req *rq, int code, const char *why);
 /* LIFETIME rule of RFC 8656 §7.2/§7.3; *zero for an explicit 0. */
 uint32_t turn_req__lifetime(const struct turn_req *rq, bool *zero);
+/* auth_gate.c: the failed-authentication limit around auth__check */
+bool turn_req__auth_limited(struct turn_req *rq);
+void turn_req__auth_failed(struct turn_req *rq);
 /* allocate.c */
 ssize_t turn_req__allocate(struct turn_req *rq);
 
 /* shared.c: the thread-safe parts */
 const struct turn_opts *turn_shared__opts(const struct turn_shared *sh);
 struct peer_filter *turn_shared__filter(struct turn_shared *sh);
+/* NULL when kturn-auth-fail-burst or -rate is 0 */
+struct auth_limit *turn_shared__auth_limit(struct turn_shared *sh);
 int turn_shared__port(struct turn_shared *sh, uint16_t *port);
 int turn_shared__even_port(struct turn_shared *sh, bool reserve, int family, uint16_t *port,
 			   uint64_t *token);
