@@ -29,6 +29,7 @@ struct stream {
 	uint64_t sent;	     /* sender thread; read atomically */
 	uint64_t rcvd;	     /* receiver thread; read atomically */
 	uint64_t corrupt;    /* bytes that differ from the pattern */
+	uint64_t first_bad;  /* stream offset of the first chunk with a difference, +1 */
 	int sent_done;	     /* atomic flag */
 	bool rcv_done;
 	int serr, rerr;
@@ -123,6 +124,16 @@ static void *sender(void *arg)
 	return NULL;
 }
 
+static uint64_t first_diff(const struct pattern *p, uint64_t off, const uint8_t *buf)
+{
+	const uint8_t *want = pattern__at(p, off);
+	uint64_t i = 0;
+
+	while (want[i] == buf[i])
+		i++;
+	return i;
+}
+
 static void recv_some(struct bulk *b, struct stream *st, uint8_t *buf)
 {
 	for (int k = 0; k < BURST; k++) {
@@ -134,7 +145,11 @@ static void recv_some(struct bulk *b, struct stream *st, uint8_t *buf)
 			st->rerr = n ? -errno : -ECONNRESET; /* EOF before the end */
 			return;
 		}
-		st->corrupt += pattern__check(&b->pat, st->base + st->rcvd, buf, (size_t)n);
+		uint64_t bad = pattern__check(&b->pat, st->base + st->rcvd, buf, (size_t)n);
+
+		if (bad && !st->first_bad)
+			st->first_bad = first_diff(&b->pat, st->base + st->rcvd, buf) + st->rcvd + 1;
+		st->corrupt += bad;
 		store(&st->rcvd, st->rcvd + (uint64_t)n);
 		st->t_progress = bench_now_ns();
 	}
@@ -284,10 +299,11 @@ static const char *dir_name(enum bench_dir d)
 static void json_stream(const struct bulk *b, const struct stream *st, const char *name)
 {
 	printf("\"%s\":{\"sent\":%llu,\"received\":%llu,\"sender_gbps\":%.3f,"
-	       "\"receiver_gbps\":%.3f,\"content_errors\":%llu,\"error\":\"%s\"}",
+	       "\"receiver_gbps\":%.3f,\"content_errors\":%llu,\"first_error_offset\":%lld,"
+	       "\"error\":\"%s\"}",
 	       name, (unsigned long long)st->sent, (unsigned long long)st->rcvd,
 	       gbps(st->sent, b->t0, st->t_send_end), gbps(st->rcvd, b->t0, st->t_rcv_end),
-	       (unsigned long long)st->corrupt,
+	       (unsigned long long)st->corrupt, (long long)st->first_bad - 1,
 	       st->serr ? strerror(-st->serr) : st->rerr ? strerror(-st->rerr) : "");
 }
 
@@ -333,6 +349,9 @@ static void text_stream(const struct bulk *b, const struct stream *st, size_t pa
 	       (double)st->rcvd / 1048576, gbps(st->rcvd, b->t0, st->t_rcv_end),
 	       (unsigned long long)st->corrupt, st->serr || st->rerr ? "  error: " : "",
 	       st->serr ? strerror(-st->serr) : st->rerr ? strerror(-st->rerr) : "");
+	if (st->first_bad)
+		printf("            first wrong byte at stream offset %llu\n",
+		       (unsigned long long)st->first_bad - 1);
 }
 
 static void bulk_report(const struct bulk *b, const struct pair_set *ps)
