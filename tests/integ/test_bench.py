@@ -8,7 +8,9 @@ round, that a corrupted byte is caught (exit 1, content errors counted).
 
 import json
 import os
+import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -95,6 +97,70 @@ def test_bulk_detects_a_corrupted_byte(srv, where):
     for p in res["per_pair"]:
         assert p["up"]["content_errors"] == p["down"]["content_errors"] == 1
         assert p["up"]["received"] == p["down"]["received"] == 2 * MiB
+
+
+class CorruptingProxy:
+    """A TCP forwarder in front of kturnd that flips one byte of each connection's
+    client-to-server stream once more than ``after`` bytes went through: control
+    connections stay intact, every bridged data connection gets exactly one bad byte."""
+
+    def __init__(self, target, after=64 * 1024):
+        self.target, self.after = target, after
+        self.lsock = socket.create_server((LO4, 0))
+        self.port = self.lsock.getsockname()[1]
+        self.flipped = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            s = socket.create_connection(self.target)
+            threading.Thread(target=self._pump, args=(c, s, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(s, c, False), daemon=True).start()
+
+    def _pump(self, src, dst, corrupt):
+        seen, done = 0, False
+        try:
+            while True:
+                data = src.recv(1 << 16)
+                if not data:
+                    break
+                if corrupt and not done and seen + len(data) > self.after:
+                    i = max(0, self.after - seen)
+                    data = data[:i] + bytes([data[i] ^ 0x5A]) + data[i + 1:]
+                    done = True
+                    with self.lock:
+                        self.flipped += 1
+                seen += len(data)
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self):
+        self.lsock.close()
+
+
+def test_bulk_catches_a_relay_that_corrupts(srv):
+    """A server path that changes one byte per data connection: caught, counted, exit 1."""
+    port = int(srv[srv.index("-p") + 1])
+    proxy = CorruptingProxy((LO4, port))
+    try:
+        args = list(srv)
+        args[args.index("-p") + 1] = str(proxy.port)
+        res = bench(["bulk"] + args + ["-P", "2", "-n", "2", "--dir", "up"], rc=1)
+    finally:
+        proxy.close()
+    assert proxy.flipped == 2
+    assert res["content_errors"] == 2 and res["bytes_received"] == 2 * 2 * MiB
+    for p in res["per_pair"]:
+        assert p["up"]["content_errors"] == 1
+        # the ConnectionBind request took the first bytes of the data connection
+        assert 0 < p["up"]["first_error_offset"] < 64 * 1024
 
 
 def test_bulk_bad_password_fails(srv):
