@@ -26,6 +26,7 @@ struct conns {
 	uint8_t *rx;	/* MSG bytes per pair */
 	uint16_t *got;	/* bytes received per pair in this phase */
 	uint64_t corrupt;
+	double seconds; /* the whole run: setup, checks, hold */
 	int err;
 };
 
@@ -139,11 +140,11 @@ static void report(struct conns *c)
 		printf(",\"flow\":\"%s\",\"pairs\":%u,\"pairs_per_alloc\":%u,\"allocations\":%zu,"
 		       "\"established\":%llu,\"setup_failures\":%llu,\"echo_failures\":%llu,"
 		       "\"content_errors\":%llu,\"setup_seconds\":%.3f,\"setup_rate_per_s\":%.1f,"
-		       "\"hold_seconds\":%.1f,\"errors\":%llu}\n",
+		       "\"hold_seconds\":%.1f,\"seconds\":%.3f,\"bytes\":%llu,\"errors\":%llu}\n",
 		       o->client_flow ? "client" : "peer", o->conns, o->per_alloc, c->ps.n_ctl,
 		       (unsigned long long)up, (unsigned long long)c->ps.failed,
 		       (unsigned long long)echo_fail, (unsigned long long)c->corrupt,
-		       c->ps.setup_s, rate, o->hold,
+		       c->ps.setup_s, rate, o->hold, c->seconds, (unsigned long long)(up * 4 * MSG),
 		       (unsigned long long)(c->ps.failed + echo_fail + (c->err != 0)));
 		return;
 	}
@@ -173,6 +174,7 @@ static int need_fds(const struct bench_opts *o)
 static int conns_run(struct conns *c)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC), err;
+	uint64_t t0 = bench_now_ns();
 
 	if (ep < 0)
 		return -errno;
@@ -188,6 +190,7 @@ static int conns_run(struct conns *c)
 		hold(c);
 		echo_phase(c, ep, 1, true);
 		echo_phase(c, ep, 1, false);
+		c->seconds = (double)(bench_now_ns() - t0) / 1e9;
 		report(c);
 	}
 	close(ep);

@@ -140,11 +140,11 @@ static void pp_report(struct pp *p, double secs, double setup_s)
 	if (o->json) {
 		printf("{");
 		bench_json_head(stdout, o);
-		printf(",\"flow\":\"%s\",\"length\":%u,\"round_trips\":%llu,\"bytes\":%llu,"
+		printf(",\"flow\":\"%s\",\"pairs\":%d,\"length\":%u,\"round_trips\":%llu,\"bytes\":%llu,"
 		       "\"seconds\":%.3f,\"setup_seconds\":%.3f,\"rate_per_s\":%.1f,"
 		       "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"content_errors\":%llu,"
 		       "\"lost\":%llu,\"errors\":%llu}\n",
-		       o->udp ? "udp" : o->client_flow ? "client" : "peer", o->msg_len,
+		       o->udp ? "udp" : o->client_flow ? "client" : "peer", o->udp ? 0 : 1, o->msg_len,
 		       (unsigned long long)ok, (unsigned long long)(ok * 2 * o->msg_len), secs,
 		       setup_s, rate, p50, p90, p99, (unsigned long long)p->corrupt,
 		       (unsigned long long)p->lost, (unsigned long long)errors);

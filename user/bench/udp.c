@@ -151,12 +151,13 @@ static void report(struct udpb *b, double secs)
 		printf("{");
 		bench_json_head(stdout, o);
 		printf(",\"encapsulation\":\"%s\",\"length\":%u,\"echo\":%s,\"seconds\":%.3f,"
-		       "\"sent\":%llu,\"peer_received\":%llu,\"lost\":%llu,\"loss_pct\":%.3f,"
+		       "\"bytes\":%llu,\"sent\":%llu,\"peer_received\":%llu,\"lost\":%llu,\"loss_pct\":%.3f,"
 		       "\"echoed\":%llu,\"client_received\":%llu,\"echo_lost\":%llu,"
 		       "\"sent_pps\":%.1f,\"received_pps\":%.1f,\"gbps\":%.3f,\"reordered\":%llu,"
 		       "\"content_errors\":%llu,\"errors\":%llu}\n",
 		       o->direct ? "none" : o->send_ind ? "indication" : "channeldata", o->msg_len,
-		       o->echo ? "true" : "false", secs, (unsigned long long)b->sent,
+		       o->echo ? "true" : "false", secs,
+		       (unsigned long long)(b->peer.rcvd * o->msg_len), (unsigned long long)b->sent,
 		       (unsigned long long)b->peer.rcvd, (unsigned long long)lost,
 		       pct(lost, b->sent), (unsigned long long)b->echoed,
 		       (unsigned long long)b->client.rcvd, (unsigned long long)elost,
