@@ -19,7 +19,7 @@
 struct allocs {
 	const struct bench_opts *o;
 	uint64_t end_ns;
-	uint64_t tickets; /* atomic: cycles started (with -n) */
+	uint64_t tickets;    /* atomic: cycles started (with -n) */
 	uint64_t ok, failed; /* atomic */
 	int first_err;	     /* atomic: first failure, -errno or the ERROR-CODE */
 	int running;	     /* atomic: threads still working */

@@ -27,7 +27,7 @@ struct tc {
 	char realm[STUN_MAX_REALM + 1];
 	char nonce[STUN_MAX_NONCE + 1];
 	uint8_t key[32];
-	int key_len; /* 0 until a 401 taught us the realm */
+	int key_len;  /* 0 until a 401 taught us the realm */
 	int err_code; /* ERROR-CODE of the last error response */
 	struct sockaddr_storage relayed;
 	struct tc_attempt *att; /* ConnectionAttempts not claimed yet */

@@ -19,18 +19,18 @@
 
 #include "bench_int.h"
 
-#define CHUNK	  (256u * 1024u)
-#define STALL_NS  (10ull * 1000000000ull)
-#define BURST	  16 /* calls per stream and wakeup, so no stream starves the others */
+#define CHUNK	 (256u * 1024u)
+#define STALL_NS (10ull * 1000000000ull)
+#define BURST	 16 /* calls per stream and wakeup, so no stream starves the others */
 
 struct stream {
 	int sfd, rfd;
-	uint64_t base;	     /* pattern offset */
-	uint64_t sent;	     /* sender thread; read atomically */
-	uint64_t rcvd;	     /* receiver thread; read atomically */
-	uint64_t corrupt;    /* bytes that differ from the pattern */
-	uint64_t first_bad;  /* stream offset of the first chunk with a difference, +1 */
-	int sent_done;	     /* atomic flag */
+	uint64_t base;	    /* pattern offset */
+	uint64_t sent;	    /* sender thread; read atomically */
+	uint64_t rcvd;	    /* receiver thread; read atomically */
+	uint64_t corrupt;   /* bytes that differ from the pattern */
+	uint64_t first_bad; /* stream offset of the first chunk with a difference, +1 */
+	int sent_done;	    /* atomic flag */
 	bool rcv_done;
 	int serr, rerr;
 	uint64_t t_send_end, t_rcv_end, t_progress;
@@ -148,7 +148,8 @@ static void recv_some(struct bulk *b, struct stream *st, uint8_t *buf)
 		uint64_t bad = pattern__check(&b->pat, st->base + st->rcvd, buf, (size_t)n);
 
 		if (bad && !st->first_bad)
-			st->first_bad = first_diff(&b->pat, st->base + st->rcvd, buf) + st->rcvd + 1;
+			st->first_bad =
+				first_diff(&b->pat, st->base + st->rcvd, buf) + st->rcvd + 1;
 		st->corrupt += bad;
 		store(&st->rcvd, st->rcvd + (uint64_t)n);
 		st->t_progress = bench_now_ns();
@@ -167,7 +168,8 @@ static bool recv_finished(struct stream *st, uint64_t now)
 		return false;
 	if (st->rcvd > sent)
 		st->rerr = -EOVERFLOW;
-	else if (st->rcvd < sent && now - st->t_progress > STALL_NS && now - st->t_send_end > STALL_NS)
+	else if (st->rcvd < sent && now - st->t_progress > STALL_NS &&
+		 now - st->t_send_end > STALL_NS)
 		st->rerr = -ETIMEDOUT;
 	return st->rerr || st->rcvd == sent;
 }
@@ -304,7 +306,9 @@ static void json_stream(const struct bulk *b, const struct stream *st, const cha
 	       name, (unsigned long long)st->sent, (unsigned long long)st->rcvd,
 	       gbps(st->sent, b->t0, st->t_send_end), gbps(st->rcvd, b->t0, st->t_rcv_end),
 	       (unsigned long long)st->corrupt, (long long)st->first_bad - 1,
-	       st->serr ? strerror(-st->serr) : st->rerr ? strerror(-st->rerr) : "");
+	       st->serr	  ? strerror(-st->serr)
+	       : st->rerr ? strerror(-st->rerr)
+			  : "");
 }
 
 static void bulk_json(const struct bulk *b, const struct pair_set *ps)
@@ -321,12 +325,11 @@ static void bulk_json(const struct bulk *b, const struct pair_set *ps)
 	       "\"receiver_gbps\":%.3f,\"content_errors\":%llu,\"failed_pairs\":%llu,"
 	       "\"errors\":%llu,\"per_pair\":[",
 	       o->client_flow ? "client" : "peer", dir_name(o->dir), o->pairs,
-	       (unsigned long long)o->bytes, (unsigned long long)t.sent,
-	       (unsigned long long)t.rcvd, (unsigned long long)t.rcvd,
-	       (double)(t.t_rcv - b->t0) / 1e9, ps->setup_s, gbps(t.rcvd, b->t0, t.t_rcv),
-	       gbps(t.sent, b->t0, t.t_send), gbps(t.rcvd, b->t0, t.t_rcv),
-	       (unsigned long long)t.corrupt, (unsigned long long)ps->failed,
-	       (unsigned long long)t.errors);
+	       (unsigned long long)o->bytes, (unsigned long long)t.sent, (unsigned long long)t.rcvd,
+	       (unsigned long long)t.rcvd, (double)(t.t_rcv - b->t0) / 1e9, ps->setup_s,
+	       gbps(t.rcvd, b->t0, t.t_rcv), gbps(t.sent, b->t0, t.t_send),
+	       gbps(t.rcvd, b->t0, t.t_rcv), (unsigned long long)t.corrupt,
+	       (unsigned long long)ps->failed, (unsigned long long)t.errors);
 	for (size_t i = 0; i < b->n; i += per) {
 		printf("%s{\"pair\":%zu,", i ? "," : "", i / per);
 		if (o->dir & BENCH_UP)
@@ -348,7 +351,9 @@ static void text_stream(const struct bulk *b, const struct stream *st, size_t pa
 	       pair, name, (double)st->sent / 1048576, gbps(st->sent, b->t0, st->t_send_end),
 	       (double)st->rcvd / 1048576, gbps(st->rcvd, b->t0, st->t_rcv_end),
 	       (unsigned long long)st->corrupt, st->serr || st->rerr ? "  error: " : "",
-	       st->serr ? strerror(-st->serr) : st->rerr ? strerror(-st->rerr) : "");
+	       st->serr	  ? strerror(-st->serr)
+	       : st->rerr ? strerror(-st->rerr)
+			  : "");
 	if (st->first_bad)
 		printf("            first wrong byte at stream offset %llu\n",
 		       (unsigned long long)st->first_bad - 1);
@@ -365,8 +370,8 @@ static void bulk_report(const struct bulk *b, const struct pair_set *ps)
 		bulk_json(b, ps);
 		return;
 	}
-	printf("bulk: %u pair(s), dir %s, flow %s, %s (setup %.3f s)\n", o->pairs,
-	       dir_name(o->dir), o->client_flow ? "client" : "peer",
+	printf("bulk: %u pair(s), dir %s, flow %s, %s (setup %.3f s)\n", o->pairs, dir_name(o->dir),
+	       o->client_flow ? "client" : "peer",
 	       o->direct ? "direct" : bench_addr(&o->server, a, sizeof(a)), ps->setup_s);
 	for (size_t i = 0; i < b->n; i++)
 		text_stream(b, &b->s[i], i / per,

@@ -22,9 +22,9 @@ struct conns {
 	const struct bench_opts *o;
 	struct pair_set ps;
 	struct pattern pat;
-	uint8_t *bad;	/* per pair: a check failed */
-	uint8_t *rx;	/* MSG bytes per pair */
-	uint16_t *got;	/* bytes received per pair in this phase */
+	uint8_t *bad;  /* per pair: a check failed */
+	uint8_t *rx;   /* MSG bytes per pair */
+	uint16_t *got; /* bytes received per pair in this phase */
 	uint64_t corrupt;
 	double seconds; /* the whole run: setup, checks, hold */
 	int err;
@@ -143,8 +143,8 @@ static void report(struct conns *c)
 		       "\"hold_seconds\":%.1f,\"seconds\":%.3f,\"bytes\":%llu,\"errors\":%llu}\n",
 		       o->client_flow ? "client" : "peer", o->conns, o->per_alloc, c->ps.n_ctl,
 		       (unsigned long long)up, (unsigned long long)c->ps.failed,
-		       (unsigned long long)echo_fail, (unsigned long long)c->corrupt,
-		       c->ps.setup_s, rate, o->hold, c->seconds, (unsigned long long)(up * 4 * MSG),
+		       (unsigned long long)echo_fail, (unsigned long long)c->corrupt, c->ps.setup_s,
+		       rate, o->hold, c->seconds, (unsigned long long)(up * 4 * MSG),
 		       (unsigned long long)(c->ps.failed + echo_fail + (c->err != 0)));
 		return;
 	}

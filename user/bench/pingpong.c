@@ -109,8 +109,8 @@ static void pp_loop(struct pp *p, const struct bpair *bp, struct udp_path *u)
 	const struct bench_opts *o = p->o;
 	uint64_t start = bench_now_ns(), tick = start, last = 0, now = start;
 
-	while (!p->err && (o->count ? p->seq < o->count
-				    : now - start < (uint64_t)(o->seconds * 1e9))) {
+	while (!p->err &&
+	       (o->count ? p->seq < o->count : now - start < (uint64_t)(o->seconds * 1e9))) {
 		uint64_t t0 = bench_now_ns(), lost = p->lost;
 
 		p->err = u ? udp_round(p, u) : tcp_round(p, bp);
@@ -140,14 +140,18 @@ static void pp_report(struct pp *p, double secs, double setup_s)
 	if (o->json) {
 		printf("{");
 		bench_json_head(stdout, o);
-		printf(",\"flow\":\"%s\",\"pairs\":%d,\"length\":%u,\"round_trips\":%llu,\"bytes\":%llu,"
+		printf(",\"flow\":\"%s\",\"pairs\":%d,\"length\":%u,\"round_trips\":%llu,\"bytes\":"
+		       "%llu,"
 		       "\"seconds\":%.3f,\"setup_seconds\":%.3f,\"rate_per_s\":%.1f,"
 		       "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"content_errors\":%llu,"
 		       "\"lost\":%llu,\"errors\":%llu}\n",
-		       o->udp ? "udp" : o->client_flow ? "client" : "peer", o->udp ? 0 : 1, o->msg_len,
-		       (unsigned long long)ok, (unsigned long long)(ok * 2 * o->msg_len), secs,
-		       setup_s, rate, p50, p90, p99, (unsigned long long)p->corrupt,
-		       (unsigned long long)p->lost, (unsigned long long)errors);
+		       o->udp		? "udp"
+		       : o->client_flow ? "client"
+					: "peer",
+		       o->udp ? 0 : 1, o->msg_len, (unsigned long long)ok,
+		       (unsigned long long)(ok * 2 * o->msg_len), secs, setup_s, rate, p50, p90,
+		       p99, (unsigned long long)p->corrupt, (unsigned long long)p->lost,
+		       (unsigned long long)errors);
 		return;
 	}
 	printf("pingpong/%s: %u-byte messages, %llu round trips in %.2f s%s%s\n",

@@ -87,10 +87,10 @@ static int read_bind_response(int fd, const uint8_t *tid, int ms)
 }
 
 /* Data connections + ConnectionBind for pairs whose cid[] is known. */
-static void bind_all(const struct bench_opts *o, struct tc *t, struct pair_set *ps,
-		     struct bpair *p, const uint32_t *cid, size_t m)
+static void bind_all(const struct bench_opts *o, struct tc *t, struct pair_set *ps, struct bpair *p,
+		     const uint32_t *cid, size_t m)
 {
-	uint8_t (*tid)[STUN_TID_LEN] = calloc(m, STUN_TID_LEN);
+	uint8_t(*tid)[STUN_TID_LEN] = calloc(m, STUN_TID_LEN);
 	int ms = (int)o->timeout_ms;
 
 	for (size_t i = 0; i < m; i++) {
@@ -115,8 +115,7 @@ static void bind_all(const struct bench_opts *o, struct tc *t, struct pair_set *
 	for (size_t i = 0; i < m; i++) {
 		if (p[i].cfd < 0)
 			continue;
-		if (read_bind_response(p[i].cfd, tid[i], ms) ||
-		    finish_connect(p[i].pfd, ms))
+		if (read_bind_response(p[i].cfd, tid[i], ms) || finish_connect(p[i].pfd, ms))
 			pair_fail(ps, &p[i]);
 		nodelay(p[i].cfd);
 		nodelay(p[i].pfd);

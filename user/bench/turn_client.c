@@ -88,8 +88,8 @@ static int tc_read(struct tc *t, unsigned ms)
 			enum stun_frame_status st =
 				stun_frame__next(t->rx, t->rx_len, sizeof(t->rx), &f);
 
-			if (st == STUN_FRAME_INVALID || (st == STUN_FRAME_OK &&
-							 f.len > sizeof(t->resp)))
+			if (st == STUN_FRAME_INVALID ||
+			    (st == STUN_FRAME_OK && f.len > sizeof(t->resp)))
 				return -EBADMSG;
 			if (st == STUN_FRAME_OK) {
 				memcpy(t->resp, t->rx, f.len);

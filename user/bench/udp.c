@@ -15,7 +15,7 @@
 
 #include "bench_int.h"
 
-#define BURST 32
+#define BURST	 32
 #define DRAIN_NS (300ull * 1000000ull)
 
 struct udp_side {
@@ -151,12 +151,15 @@ static void report(struct udpb *b, double secs)
 		printf("{");
 		bench_json_head(stdout, o);
 		printf(",\"encapsulation\":\"%s\",\"length\":%u,\"echo\":%s,\"seconds\":%.3f,"
-		       "\"bytes\":%llu,\"sent\":%llu,\"peer_received\":%llu,\"lost\":%llu,\"loss_pct\":%.3f,"
+		       "\"bytes\":%llu,\"sent\":%llu,\"peer_received\":%llu,\"lost\":%llu,\"loss_"
+		       "pct\":%.3f,"
 		       "\"echoed\":%llu,\"client_received\":%llu,\"echo_lost\":%llu,"
 		       "\"sent_pps\":%.1f,\"received_pps\":%.1f,\"gbps\":%.3f,\"reordered\":%llu,"
 		       "\"content_errors\":%llu,\"errors\":%llu}\n",
-		       o->direct ? "none" : o->send_ind ? "indication" : "channeldata", o->msg_len,
-		       o->echo ? "true" : "false", secs,
+		       o->direct     ? "none"
+		       : o->send_ind ? "indication"
+				     : "channeldata",
+		       o->msg_len, o->echo ? "true" : "false", secs,
 		       (unsigned long long)(b->peer.rcvd * o->msg_len), (unsigned long long)b->sent,
 		       (unsigned long long)b->peer.rcvd, (unsigned long long)lost,
 		       pct(lost, b->sent), (unsigned long long)b->echoed,
@@ -169,7 +172,10 @@ static void report(struct udpb *b, double secs)
 		return;
 	}
 	printf("udp: %u-byte packets, %s, %.2f s\n", o->msg_len,
-	       o->direct ? "direct" : o->send_ind ? "Send/Data indications" : "ChannelData", secs);
+	       o->direct     ? "direct"
+	       : o->send_ind ? "Send/Data indications"
+			     : "ChannelData",
+	       secs);
 	printf("  sent %llu (%.0f pkt/s)  peer received %llu (%.0f pkt/s, %.3f Gb/s)  lost %llu "
 	       "(%.2f %%)\n",
 	       (unsigned long long)b->sent, secs > 0 ? (double)b->sent / secs : 0,

@@ -54,8 +54,8 @@ static int direct_open(const struct bench_opts *o, struct udp_path *u)
 
 static int relayed_open(const struct bench_opts *o, struct udp_path *u)
 {
-	struct tc_req rq = {.method = TURN_CHANNEL_BIND, .peer = sa(&u->peer),
-			    .channel = BENCH_CHANNEL};
+	struct tc_req rq = {
+		.method = TURN_CHANNEL_BIND, .peer = sa(&u->peer), .channel = BENCH_CHANNEL};
 	int err = tc__open(&u->t, sa(&o->server), true, o->user, o->pass, o->timeout_ms);
 	int buf = 4 << 20;
 

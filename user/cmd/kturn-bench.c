@@ -75,12 +75,31 @@ static void usage(FILE *f)
 		"  -h, --help              this help\n"
 		"  -V, --version           print the version\n"
 		"\n"
+		"Examples:\n"
+		"  kturn-bench bulk -s 10.0.0.1 -u alice -w secret -P 4 --dir both -d 10\n"
+		"  kturn-bench bulk --direct -P 4 --dir both -d 10\n"
+		"  kturn-bench pingpong -s 10.0.0.1 -u alice -w secret -T udp -l 200 -n 100000\n"
+		"  kturn-bench connections -s 10.0.0.1 -u alice -w secret -k 10000 --hold 30\n"
+		"  kturn-bench allocs -s 10.0.0.1 -u alice -w secret -c 8 -d 10 --json\n"
+		"  kturn-bench udp -s 10.0.0.1 -u alice -w secret -l 1200 -b 100000 --echo\n"
+		"\n"
 		"Exit status: 0 when every content check passed and nothing failed, 1 when a\n"
 		"check or an operation failed, 2 for bad usage.\n");
 }
 
-enum { OPT_PEER_IP = 256, OPT_DIRECT, OPT_DIR, OPT_FLOW, OPT_HOLD, OPT_PPA, OPT_SENDIND,
-       OPT_ECHO, OPT_TIMEOUT, OPT_CORRUPT, OPT_JSON };
+enum {
+	OPT_PEER_IP = 256,
+	OPT_DIRECT,
+	OPT_DIR,
+	OPT_FLOW,
+	OPT_HOLD,
+	OPT_PPA,
+	OPT_SENDIND,
+	OPT_ECHO,
+	OPT_TIMEOUT,
+	OPT_CORRUPT,
+	OPT_JSON
+};
 
 static const struct option longopts[] = {
 	{"server", required_argument, NULL, 's'},
@@ -127,34 +146,86 @@ static int parse_enum(const char *v, const char *a, const char *b, const char *c
 static int parse_opt(int c, struct bench_opts *o, struct raw_args *ra)
 {
 	switch (c) {
-	case 's': ra->host = optarg; break;
-	case 'p': ra->port = strtol(optarg, NULL, 10); break;
-	case 'u': o->user = optarg; break;
-	case 'w': o->pass = optarg; break;
-	case 'T': ra->transport = optarg; break;
-	case 'P': o->pairs = (unsigned)strtoul(optarg, NULL, 10); break;
-	case 'n': ra->count = strtod(optarg, NULL); break;
-	case 'd': o->seconds = strtod(optarg, NULL); break;
-	case 'l': o->msg_len = (unsigned)strtoul(optarg, NULL, 10); break;
-	case 'k': o->conns = (unsigned)strtoul(optarg, NULL, 10); break;
-	case 'c': o->concurrency = (unsigned)strtoul(optarg, NULL, 10); break;
-	case 'b': o->pps = strtoull(optarg, NULL, 10); break;
-	case 'q': o->progress = false; break;
-	case OPT_PEER_IP: ra->peer_ip = optarg; break;
-	case OPT_DIRECT: o->direct = true; break;
-	case OPT_DIR: o->dir = (enum bench_dir)parse_enum(optarg, "up", "down", "both"); break;
-	case OPT_FLOW: o->client_flow = parse_enum(optarg, "peer", "client", NULL) == 2;
+	case 's':
+		ra->host = optarg;
+		break;
+	case 'p':
+		ra->port = strtol(optarg, NULL, 10);
+		break;
+	case 'u':
+		o->user = optarg;
+		break;
+	case 'w':
+		o->pass = optarg;
+		break;
+	case 'T':
+		ra->transport = optarg;
+		break;
+	case 'P':
+		o->pairs = (unsigned)strtoul(optarg, NULL, 10);
+		break;
+	case 'n':
+		ra->count = strtod(optarg, NULL);
+		break;
+	case 'd':
+		o->seconds = strtod(optarg, NULL);
+		break;
+	case 'l':
+		o->msg_len = (unsigned)strtoul(optarg, NULL, 10);
+		break;
+	case 'k':
+		o->conns = (unsigned)strtoul(optarg, NULL, 10);
+		break;
+	case 'c':
+		o->concurrency = (unsigned)strtoul(optarg, NULL, 10);
+		break;
+	case 'b':
+		o->pps = strtoull(optarg, NULL, 10);
+		break;
+	case 'q':
+		o->progress = false;
+		break;
+	case OPT_PEER_IP:
+		ra->peer_ip = optarg;
+		break;
+	case OPT_DIRECT:
+		o->direct = true;
+		break;
+	case OPT_DIR:
+		o->dir = (enum bench_dir)parse_enum(optarg, "up", "down", "both");
+		break;
+	case OPT_FLOW:
+		o->client_flow = parse_enum(optarg, "peer", "client", NULL) == 2;
 		return parse_enum(optarg, "peer", "client", NULL) < 0 ? -1 : 0;
-	case OPT_HOLD: o->hold = strtod(optarg, NULL); break;
-	case OPT_PPA: o->per_alloc = (unsigned)strtoul(optarg, NULL, 10); break;
-	case OPT_SENDIND: o->send_ind = true; break;
-	case OPT_ECHO: o->echo = true; break;
-	case OPT_TIMEOUT: ra->timeout = strtol(optarg, NULL, 10); break;
-	case OPT_CORRUPT: o->corrupt = true; break;
-	case OPT_JSON: o->json = true; break;
-	case 'h': usage(stdout); exit(0);
-	case 'V': printf("kturn-bench %s\n", KTURN_VERSION); exit(0);
-	default: return -1;
+	case OPT_HOLD:
+		o->hold = strtod(optarg, NULL);
+		break;
+	case OPT_PPA:
+		o->per_alloc = (unsigned)strtoul(optarg, NULL, 10);
+		break;
+	case OPT_SENDIND:
+		o->send_ind = true;
+		break;
+	case OPT_ECHO:
+		o->echo = true;
+		break;
+	case OPT_TIMEOUT:
+		ra->timeout = strtol(optarg, NULL, 10);
+		break;
+	case OPT_CORRUPT:
+		o->corrupt = true;
+		break;
+	case OPT_JSON:
+		o->json = true;
+		break;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	case 'V':
+		printf("kturn-bench %s\n", KTURN_VERSION);
+		exit(0);
+	default:
+		return -1;
 	}
 	return 0;
 }
@@ -168,8 +239,9 @@ static int finish_opts(struct bench_opts *o, const struct raw_args *ra)
 	o->udp = ra->transport ? !strcmp(ra->transport, "udp") : !strcmp(o->mode, "binding");
 	if (!strcmp(o->mode, "udp"))
 		o->udp = true;
-	o->timeout_ms = ra->timeout > 0 ? (unsigned)ra->timeout
-					: !strcmp(o->mode, "binding") ? 1000 : 5000;
+	o->timeout_ms = ra->timeout > 0		      ? (unsigned)ra->timeout
+			: !strcmp(o->mode, "binding") ? 1000
+						      : 5000;
 	if (bulk)
 		o->bytes = (uint64_t)(ra->count * 1048576.0);
 	else
@@ -189,9 +261,16 @@ static int parse(int argc, char **argv, struct bench_opts *o)
 	struct raw_args ra = {.host = "127.0.0.1", .peer_ip = "127.0.0.1", .port = 3478};
 	int c;
 
-	*o = (struct bench_opts){.mode = argv[0], .progress = true, .pairs = 1, .conns = 100,
-				 .per_alloc = 100, .concurrency = 1, .msg_len = 64,
-				 .dir = BENCH_UP, .seconds = 5, .hold = 1};
+	*o = (struct bench_opts){.mode = argv[0],
+				 .progress = true,
+				 .pairs = 1,
+				 .conns = 100,
+				 .per_alloc = 100,
+				 .concurrency = 1,
+				 .msg_len = 64,
+				 .dir = BENCH_UP,
+				 .seconds = 5,
+				 .hold = 1};
 	while ((c = getopt_long(argc, argv, "s:p:u:w:T:P:n:d:l:k:c:b:qhV", longopts, NULL)) != -1)
 		if (parse_opt(c, o, &ra) < 0)
 			return -1;
@@ -229,9 +308,12 @@ static void print_binding(const struct bench_binding_opts *o, struct bench_bindi
 
 static int run_binding(const struct bench_opts *bo)
 {
-	struct bench_binding_opts o = {.server = bo->server, .tcp = !bo->udp,
-				       .concurrency = bo->concurrency, .count = bo->count,
-				       .seconds = bo->seconds, .timeout_ms = bo->timeout_ms,
+	struct bench_binding_opts o = {.server = bo->server,
+				       .tcp = !bo->udp,
+				       .concurrency = bo->concurrency,
+				       .count = bo->count,
+				       .seconds = bo->seconds,
+				       .timeout_ms = bo->timeout_ms,
 				       .progress = bo->progress};
 	struct bench_binding_result r;
 	int err = bench_binding__run(&o, &r);
@@ -246,9 +328,9 @@ static const struct {
 	const char *name;
 	int (*run)(const struct bench_opts *o);
 } modes[] = {
-	{"binding", run_binding},	  {"bulk", bench_bulk__run},
+	{"binding", run_binding},	   {"bulk", bench_bulk__run},
 	{"pingpong", bench_pingpong__run}, {"connections", bench_conns__run},
-	{"allocs", bench_allocs__run},	  {"udp", bench_udp__run},
+	{"allocs", bench_allocs__run},	   {"udp", bench_udp__run},
 };
 
 int main(int argc, char **argv)
