@@ -129,6 +129,14 @@ static inline const uint8_t *pattern__at(const struct pattern *p, uint64_t off)
 }
 /* Number of bytes of data[0..len) that differ from the pattern at off (len <= PAT_PERIOD). */
 uint64_t pattern__check(const struct pattern *p, uint64_t off, const uint8_t *data, size_t len);
+/*
+ * Where do data[0..len) really belong? Returns their offset minus off, in
+ * (-PAT_PERIOD/2, PAT_PERIOD/2] (negative: bytes from earlier, i.e. repeated;
+ * positive: bytes skipped), or PAT_UNKNOWN when they are not pattern bytes
+ * or len < 32.
+ */
+#define PAT_UNKNOWN INT64_MIN
+int64_t pattern__locate(const struct pattern *p, uint64_t off, const uint8_t *data, size_t len);
 /* Stream number s starts at this pattern offset (streams differ from each other). */
 static inline uint64_t pattern__base(unsigned s)
 {

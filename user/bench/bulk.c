@@ -30,6 +30,7 @@ struct stream {
 	uint64_t rcvd;	    /* receiver thread; read atomically */
 	uint64_t corrupt;   /* bytes that differ from the pattern */
 	uint64_t first_bad; /* stream offset of the first chunk with a difference, +1 */
+	int64_t first_shift; /* pattern__locate() of the bytes after the first wrong one */
 	int sent_done;	    /* atomic flag */
 	bool rcv_done;
 	int serr, rerr;
@@ -134,6 +135,16 @@ static uint64_t first_diff(const struct pattern *p, uint64_t off, const uint8_t 
 	return i;
 }
 
+/* Where the first wrong byte is, and whether the bytes after it are shifted. */
+static void first_wrong(struct bulk *b, struct stream *st, const uint8_t *buf, size_t n)
+{
+	uint64_t i = first_diff(&b->pat, st->base + st->rcvd, buf);
+
+	st->first_bad = st->rcvd + i + 1;
+	st->first_shift = pattern__locate(&b->pat, st->base + st->rcvd + i + 1, buf + i + 1,
+					  n - i - 1);
+}
+
 static void recv_some(struct bulk *b, struct stream *st, uint8_t *buf)
 {
 	for (int k = 0; k < BURST; k++) {
@@ -148,8 +159,7 @@ static void recv_some(struct bulk *b, struct stream *st, uint8_t *buf)
 		uint64_t bad = pattern__check(&b->pat, st->base + st->rcvd, buf, (size_t)n);
 
 		if (bad && !st->first_bad)
-			st->first_bad =
-				first_diff(&b->pat, st->base + st->rcvd, buf) + st->rcvd + 1;
+			first_wrong(b, st, buf, (size_t)n);
 		st->corrupt += bad;
 		store(&st->rcvd, st->rcvd + (uint64_t)n);
 		st->t_progress = bench_now_ns();
@@ -298,14 +308,26 @@ static const char *dir_name(enum bench_dir d)
 	return d == BENCH_UP ? "up" : d == BENCH_DOWN ? "down" : "both";
 }
 
+/* JSON value: null when there is no wrong byte or its bytes are not pattern bytes. */
+static const char *shift_str(const struct stream *st, char *buf, size_t len)
+{
+	if (!st->first_bad || st->first_shift == PAT_UNKNOWN)
+		return "null";
+	snprintf(buf, len, "%lld", (long long)st->first_shift);
+	return buf;
+}
+
 static void json_stream(const struct bulk *b, const struct stream *st, const char *name)
 {
+	char shift[24];
+
 	printf("\"%s\":{\"sent\":%llu,\"received\":%llu,\"sender_gbps\":%.3f,"
 	       "\"receiver_gbps\":%.3f,\"content_errors\":%llu,\"first_error_offset\":%lld,"
+	       "\"first_error_shift\":%s,"
 	       "\"error\":\"%s\"}",
 	       name, (unsigned long long)st->sent, (unsigned long long)st->rcvd,
 	       gbps(st->sent, b->t0, st->t_send_end), gbps(st->rcvd, b->t0, st->t_rcv_end),
-	       (unsigned long long)st->corrupt, (long long)st->first_bad - 1,
+	       (unsigned long long)st->corrupt, (long long)st->first_bad - 1, shift_str(st, shift, sizeof(shift)),
 	       st->serr	  ? strerror(-st->serr)
 	       : st->rerr ? strerror(-st->rerr)
 			  : "");
@@ -354,7 +376,13 @@ static void text_stream(const struct bulk *b, const struct stream *st, size_t pa
 	       st->serr	  ? strerror(-st->serr)
 	       : st->rerr ? strerror(-st->rerr)
 			  : "");
-	if (st->first_bad)
+	if (st->first_bad && st->first_shift && st->first_shift != PAT_UNKNOWN)
+		printf("            first wrong byte at stream offset %llu: from there on the bytes "
+		       "are %lld bytes %s (%s)\n",
+		       (unsigned long long)st->first_bad - 1, (long long)llabs(st->first_shift),
+		       st->first_shift < 0 ? "behind" : "ahead",
+		       st->first_shift < 0 ? "repeated" : "skipped");
+	else if (st->first_bad)
 		printf("            first wrong byte at stream offset %llu\n",
 		       (unsigned long long)st->first_bad - 1);
 }

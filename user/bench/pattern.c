@@ -45,3 +45,21 @@ uint64_t pattern__check(const struct pattern *p, uint64_t off, const uint8_t *da
 		bad += want[i] != data[i];
 	return bad;
 }
+
+int64_t pattern__locate(const struct pattern *p, uint64_t off, const uint8_t *data, size_t len)
+{
+	const uint8_t *at;
+	int64_t shift;
+
+	if (len < 32)
+		return PAT_UNKNOWN;
+	at = memmem(p->buf, PAT_PERIOD + 31, data, 32);
+	if (!at)
+		return PAT_UNKNOWN;
+	shift = ((int64_t)(at - p->buf) - (int64_t)(off % PAT_PERIOD)) % PAT_PERIOD;
+	if (shift > PAT_PERIOD / 2)
+		shift -= PAT_PERIOD;
+	else if (shift <= -(int64_t)(PAT_PERIOD / 2))
+		shift += PAT_PERIOD;
+	return shift;
+}
