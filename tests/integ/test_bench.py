@@ -274,7 +274,8 @@ def test_version_and_help():
 
 
 @pytest.mark.parametrize("args", [["bulk", "--dir", "sideways"], ["bulk", "--flow", "x"],
-                                  ["nosuchmode"], ["bulk", "-P", "0"], ["udp", "-l", "4"]])
+                                  ["nosuchmode"], ["bulk", "-P", "0"], ["udp", "-l", "4"],
+                                  ["bulk", "-T", "udp"], ["connections", "-T", "udp"]])
 def test_bad_usage_exits_2(args):
     r = subprocess.run([bench_path()] + args, capture_output=True, text=True, timeout=10)
     assert r.returncode == 2, (args, r.stdout, r.stderr)

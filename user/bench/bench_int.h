@@ -23,6 +23,7 @@ struct tc_attempt {
 struct tc {
 	int fd;
 	bool udp;
+	unsigned timeout_ms; /* a transaction fails after this long */
 	const char *user, *pass;
 	char realm[STUN_MAX_REALM + 1];
 	char nonce[STUN_MAX_NONCE + 1];

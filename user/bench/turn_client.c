@@ -22,6 +22,7 @@ int tc__open(struct tc *t, const struct sockaddr *server, bool udp, const char *
 
 	memset(t, 0, sizeof(*t));
 	t->udp = udp;
+	t->timeout_ms = timeout_ms;
 	t->user = user;
 	t->pass = pass;
 	t->fd = socket(server->sa_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
@@ -214,6 +215,36 @@ static int response_code(struct tc *t, const struct stun_msg *m)
 	return code;
 }
 
+/*
+ * Send a request and wait for its response; over UDP, retransmit with a
+ * doubling RTO from 250 ms (RFC 8489 §6.2.1) until the timeout.
+ */
+static int transact(struct tc *t, const uint8_t *buf, size_t len, const uint8_t *tid,
+		    struct stun_msg *m)
+{
+	uint64_t end = bench_now_ns() + t->timeout_ms * 1000000ull;
+	unsigned rto = t->udp ? 250 : t->timeout_ms;
+
+	for (;;) {
+		uint64_t now = bench_now_ns();
+		unsigned left = (unsigned)((end - now) / 1000000) + 1;
+		int err;
+
+		if (now >= end)
+			return -ETIMEDOUT;
+		if (t->udp)
+			err = send(t->fd, buf, len, 0) == (ssize_t)len ? 0 : -errno;
+		else
+			err = bench_send_all(t->fd, buf, len, (int)t->timeout_ms);
+		if (err)
+			return err;
+		err = tc_wait_response(t, tid, rto < left ? rto : left, m);
+		if (err != -ETIMEDOUT || !t->udp)
+			return err;
+		rto *= 2;
+	}
+}
+
 int tc__request(struct tc *t, const struct tc_req *rq)
 {
 	uint8_t buf[512], tid[STUN_TID_LEN];
@@ -226,9 +257,7 @@ int tc__request(struct tc *t, const struct tc_req *rq)
 
 		if (len < 0)
 			return (int)len;
-		if (send(t->fd, buf, (size_t)len, MSG_NOSIGNAL) != len)
-			return errno ? -errno : -EIO;
-		err = tc_wait_response(t, tid, 5000, &m);
+		err = transact(t, buf, (size_t)len, tid, &m);
 		if (err)
 			return err;
 		code = response_code(t, &m);

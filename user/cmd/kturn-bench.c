@@ -242,6 +242,8 @@ static int finish_opts(struct bench_opts *o, const struct raw_args *ra)
 	o->timeout_ms = ra->timeout > 0		      ? (unsigned)ra->timeout
 			: !strcmp(o->mode, "binding") ? 1000
 						      : 5000;
+	if (o->udp && (bulk || !strcmp(o->mode, "connections")))
+		return -1; /* RFC 6062 pairs are TCP */
 	if (bulk)
 		o->bytes = (uint64_t)(ra->count * 1048576.0);
 	else
