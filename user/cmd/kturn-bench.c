@@ -143,91 +143,105 @@ static int parse_enum(const char *v, const char *a, const char *b, const char *c
 	return !strcmp(v, a) ? 1 : !strcmp(v, b) ? 2 : (c && !strcmp(v, c)) ? 3 : -1;
 }
 
-static int parse_opt(int c, struct bench_opts *o, struct raw_args *ra)
+/* Server, credentials and output options; 1 if c is not one of them. */
+static int parse_common(int c, struct bench_opts *o, struct raw_args *ra)
 {
 	switch (c) {
 	case 's':
 		ra->host = optarg;
-		break;
+		return 0;
 	case 'p':
 		ra->port = strtol(optarg, NULL, 10);
-		break;
+		return 0;
 	case 'u':
 		o->user = optarg;
-		break;
+		return 0;
 	case 'w':
 		o->pass = optarg;
-		break;
+		return 0;
 	case 'T':
 		ra->transport = optarg;
-		break;
-	case 'P':
-		o->pairs = (unsigned)strtoul(optarg, NULL, 10);
-		break;
-	case 'n':
-		ra->count = strtod(optarg, NULL);
-		break;
-	case 'd':
-		o->seconds = strtod(optarg, NULL);
-		break;
-	case 'l':
-		o->msg_len = (unsigned)strtoul(optarg, NULL, 10);
-		break;
-	case 'k':
-		o->conns = (unsigned)strtoul(optarg, NULL, 10);
-		break;
-	case 'c':
-		o->concurrency = (unsigned)strtoul(optarg, NULL, 10);
-		break;
-	case 'b':
-		o->pps = strtoull(optarg, NULL, 10);
-		break;
-	case 'q':
-		o->progress = false;
-		break;
+		return 0;
 	case OPT_PEER_IP:
 		ra->peer_ip = optarg;
-		break;
+		return 0;
 	case OPT_DIRECT:
 		o->direct = true;
-		break;
-	case OPT_DIR:
-		o->dir = (enum bench_dir)parse_enum(optarg, "up", "down", "both");
-		break;
-	case OPT_FLOW:
-		o->client_flow = parse_enum(optarg, "peer", "client", NULL) == 2;
-		return parse_enum(optarg, "peer", "client", NULL) < 0 ? -1 : 0;
-	case OPT_HOLD:
-		o->hold = strtod(optarg, NULL);
-		break;
-	case OPT_PPA:
-		o->per_alloc = (unsigned)strtoul(optarg, NULL, 10);
-		break;
-	case OPT_SENDIND:
-		o->send_ind = true;
-		break;
-	case OPT_ECHO:
-		o->echo = true;
-		break;
+		return 0;
 	case OPT_TIMEOUT:
 		ra->timeout = strtol(optarg, NULL, 10);
-		break;
-	case OPT_CORRUPT:
-		o->corrupt = true;
-		break;
+		return 0;
 	case OPT_JSON:
 		o->json = true;
-		break;
+		return 0;
+	case 'q':
+		o->progress = false;
+		return 0;
 	case 'h':
 		usage(stdout);
 		exit(0);
 	case 'V':
 		printf("kturn-bench %s\n", KTURN_VERSION);
 		exit(0);
-	default:
-		return -1;
 	}
-	return 0;
+	return 1;
+}
+
+/* Workload options; -1 for anything unknown. */
+static int parse_workload(int c, struct bench_opts *o, struct raw_args *ra)
+{
+	switch (c) {
+	case 'P':
+		o->pairs = (unsigned)strtoul(optarg, NULL, 10);
+		return 0;
+	case 'n':
+		ra->count = strtod(optarg, NULL);
+		return 0;
+	case 'd':
+		o->seconds = strtod(optarg, NULL);
+		return 0;
+	case 'l':
+		o->msg_len = (unsigned)strtoul(optarg, NULL, 10);
+		return 0;
+	case 'k':
+		o->conns = (unsigned)strtoul(optarg, NULL, 10);
+		return 0;
+	case 'c':
+		o->concurrency = (unsigned)strtoul(optarg, NULL, 10);
+		return 0;
+	case 'b':
+		o->pps = strtoull(optarg, NULL, 10);
+		return 0;
+	case OPT_DIR:
+		o->dir = (enum bench_dir)parse_enum(optarg, "up", "down", "both");
+		return 0;
+	case OPT_FLOW:
+		o->client_flow = parse_enum(optarg, "peer", "client", NULL) == 2;
+		return parse_enum(optarg, "peer", "client", NULL) < 0 ? -1 : 0;
+	case OPT_HOLD:
+		o->hold = strtod(optarg, NULL);
+		return 0;
+	case OPT_PPA:
+		o->per_alloc = (unsigned)strtoul(optarg, NULL, 10);
+		return 0;
+	case OPT_SENDIND:
+		o->send_ind = true;
+		return 0;
+	case OPT_ECHO:
+		o->echo = true;
+		return 0;
+	case OPT_CORRUPT:
+		o->corrupt = true;
+		return 0;
+	}
+	return -1;
+}
+
+static int parse_opt(int c, struct bench_opts *o, struct raw_args *ra)
+{
+	int r = parse_common(c, o, ra);
+
+	return r <= 0 ? r : parse_workload(c, o, ra);
 }
 
 static int finish_opts(struct bench_opts *o, const struct raw_args *ra)
