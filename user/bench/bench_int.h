@@ -64,6 +64,8 @@ ssize_t tc__build(struct tc *t, const struct tc_req *rq, uint8_t *buf, size_t ca
 		  uint8_t tid[STUN_TID_LEN]);
 /* Wait for the next ConnectionAttempt indication. */
 int tc__next_attempt(struct tc *t, unsigned timeout_ms, struct tc_attempt *a);
+/* "kturn-bench: WHAT: 401 Unauthorized" or the errno text, on stderr; returns err. */
+int tc__perror(const struct tc *t, const char *what, int err);
 /* Allocate (auth included) with REQUESTED-TRANSPORT proto; fills t->relayed. */
 int tc__allocate(struct tc *t, uint8_t proto);
 
@@ -86,6 +88,8 @@ struct pair_set {
 
 /* Set up n pairs (o->per_alloc per allocation); sockets are left nonblocking. */
 int pairs__open(const struct bench_opts *o, size_t n, struct pair_set *ps);
+/* 0 if every pair is up; else says how many are not, on stderr, and returns -EIO. */
+int pairs__all_up(const struct pair_set *ps);
 /* Refresh every allocation (lifetime 600 s). */
 int pairs__refresh(struct pair_set *ps);
 void pairs__close(struct pair_set *ps);

@@ -420,8 +420,8 @@ int bench_bulk__run(const struct bench_opts *o)
 	if (err)
 		return err;
 	err = pairs__open(o, o->pairs, &ps);
-	if (!err && ps.failed)
-		err = -ECONNREFUSED;
+	if (!err)
+		err = pairs__all_up(&ps);
 	b.s = calloc(2 * (size_t)o->pairs, sizeof(*b.s));
 	if (!err && !b.s)
 		err = -ENOMEM;

@@ -173,8 +173,8 @@ int bench_pingpong__run(const struct bench_opts *o)
 
 	if (!err)
 		err = o->udp ? udp_path__open(o, &u) : pairs__open(o, 1, &ps);
-	if (!err && ps.failed)
-		err = -ECONNREFUSED;
+	if (!err)
+		err = pairs__all_up(&ps);
 	if (!err) {
 		p->o = o;
 		t1 = bench_now_ns();

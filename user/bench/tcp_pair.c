@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,11 +210,12 @@ static int alloc_open(const struct bench_opts *o, struct tc *t)
 	struct tc_req rq = {.method = TURN_CREATE_PERMISSION, .peer = sa(&o->peer_ip)};
 	int err = tc__open(t, sa(&o->server), false, o->user, o->pass, o->timeout_ms);
 
-	if (!err)
-		err = tc__allocate(t, STUN_TRANSPORT_TCP);
-	if (!err)
-		err = tc__request(t, &rq);
-	return err;
+	if (err)
+		return tc__perror(t, "control connection", err);
+	err = tc__allocate(t, STUN_TRANSPORT_TCP);
+	if (err)
+		return tc__perror(t, "Allocate (TCP)", err);
+	return tc__perror(t, "CreatePermission", tc__request(t, &rq));
 }
 
 /* --direct: the client connects straight to a listener of the peer. */
@@ -291,6 +293,17 @@ int pairs__open(const struct bench_opts *o, size_t n, struct pair_set *ps)
 	err = o->direct ? direct_open(o, ps) : relayed_open(o, ps);
 	ps->setup_s = (double)(bench_now_ns() - t0) / 1e9;
 	return err;
+}
+
+int pairs__all_up(const struct pair_set *ps)
+{
+	if (!ps->failed)
+		return 0;
+	fprintf(stderr,
+		"kturn-bench: %llu of %zu bridged pairs could not be set up "
+		"(peer connect, ConnectionAttempt, Connect or ConnectionBind failed)\n",
+		(unsigned long long)ps->failed, ps->n);
+	return -EIO;
 }
 
 int pairs__refresh(struct pair_set *ps)

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -319,4 +320,14 @@ int tc__allocate(struct tc *t, uint8_t proto)
 	int err = tc__request(t, &rq);
 
 	return err ? err : tc__resp_xaddr(t, STUN_ATTR_XOR_RELAYED_ADDRESS, &t->relayed);
+}
+
+int tc__perror(const struct tc *t, const char *what, int err)
+{
+	if (err == -EPROTO && t->err_code)
+		fprintf(stderr, "kturn-bench: %s: error response %d %s\n", what, t->err_code,
+			stun_error_reason(t->err_code));
+	else if (err)
+		fprintf(stderr, "kturn-bench: %s: %s\n", what, strerror(-err));
+	return err;
 }

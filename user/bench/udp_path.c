@@ -60,18 +60,19 @@ static int relayed_open(const struct bench_opts *o, struct udp_path *u)
 	int buf = 4 << 20;
 
 	if (err)
-		return err;
+		return tc__perror(&u->t, "UDP socket", err);
 	u->cfd = u->t.fd;
 	setsockopt(u->cfd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 	setsockopt(u->cfd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	err = tc__allocate(&u->t, STUN_TRANSPORT_UDP);
 	if (err)
-		return err;
+		return tc__perror(&u->t, "Allocate (UDP)", err);
 	u->relayed = u->t.relayed;
 	u->channel = BENCH_CHANNEL;
 	if (u->send_ind)
 		rq = (struct tc_req){.method = TURN_CREATE_PERMISSION, .peer = sa(&u->peer)};
-	return tc__request(&u->t, &rq);
+	return tc__perror(&u->t, u->send_ind ? "CreatePermission" : "ChannelBind",
+			  tc__request(&u->t, &rq));
 }
 
 int udp_path__open(const struct bench_opts *o, struct udp_path *u)
