@@ -59,10 +59,12 @@ static void check(struct udpb *b, struct udp_side *s, const uint8_t *d, size_t l
 		s->max_seq = seq;
 }
 
-static void send_burst(struct udpb *b, uint64_t start, uint64_t now)
+/* Returns true when the pacing (-b) says wait. */
+static bool send_burst(struct udpb *b, uint64_t start, uint64_t now)
 {
 	const struct bench_opts *o = b->o;
-	uint64_t allowed = o->pps ? (now - start) * o->pps / 1000000000ull + 1 : UINT64_MAX;
+	uint64_t allowed =
+		o->pps ? (uint64_t)((double)(now - start) * (double)o->pps / 1e9) + 1 : UINT64_MAX;
 
 	for (int k = 0; k < BURST && b->sent < allowed && (!o->count || b->sent < o->count); k++) {
 		int err;
@@ -70,12 +72,13 @@ static void send_burst(struct udpb *b, uint64_t start, uint64_t now)
 		build(b, b->sent);
 		err = udp_path__client_send(&b->u, b->pkt, o->msg_len);
 		if (err == -EAGAIN || err == -ENOBUFS)
-			return;
+			return false;
 		if (err)
 			b->send_err++;
 		else
 			b->sent++;
 	}
+	return b->sent >= allowed;
 }
 
 static void drain(struct udpb *b)
@@ -115,11 +118,13 @@ static double udp_loop(struct udpb *b)
 		struct pollfd p[2] = {{.fd = b->u.pfd, .events = POLLIN},
 				      {.fd = b->u.cfd, .events = POLLIN}};
 
+		bool wait = true;
+
 		if (!end && sending(b, start, now))
-			send_burst(b, start, now);
+			wait = send_burst(b, start, now) && b->o->pps;
 		else if (!end)
 			end = now + DRAIN_NS;
-		if (b->o->pps || end)
+		if (wait)
 			poll(p, 2, 1);
 		drain(b);
 		now = bench_now_ns();
