@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,13 +26,13 @@
 
 struct stream {
 	int sfd, rfd;
-	uint64_t base;	    /* pattern offset */
-	uint64_t sent;	    /* sender thread; read atomically */
-	uint64_t rcvd;	    /* receiver thread; read atomically */
-	uint64_t corrupt;   /* bytes that differ from the pattern */
-	uint64_t first_bad; /* stream offset of the first chunk with a difference, +1 */
+	uint64_t base;	     /* pattern offset */
+	uint64_t sent;	     /* sender thread; read atomically */
+	uint64_t rcvd;	     /* receiver thread; read atomically */
+	uint64_t corrupt;    /* bytes that differ from the pattern */
+	uint64_t first_bad;  /* stream offset of the first chunk with a difference, +1 */
 	int64_t first_shift; /* pattern__locate() of the bytes after the first wrong one */
-	int sent_done;	    /* atomic flag */
+	int sent_done;	     /* atomic flag */
 	bool rcv_done;
 	int serr, rerr;
 	uint64_t t_send_end, t_rcv_end, t_progress;
@@ -43,7 +44,8 @@ struct bulk {
 	struct stream *s;
 	size_t n;
 	uint64_t t0, deadline;
-	int finished; /* atomic: the receiver is done */
+	int finished;	/* atomic: the receiver is done */
+	double cpu_pct; /* this process's user+system CPU over the run, 100 = one core */
 };
 
 static uint64_t load(const uint64_t *p)
@@ -141,8 +143,8 @@ static void first_wrong(struct bulk *b, struct stream *st, const uint8_t *buf, s
 	uint64_t i = first_diff(&b->pat, st->base + st->rcvd, buf);
 
 	st->first_bad = st->rcvd + i + 1;
-	st->first_shift = pattern__locate(&b->pat, st->base + st->rcvd + i + 1, buf + i + 1,
-					  n - i - 1);
+	st->first_shift =
+		pattern__locate(&b->pat, st->base + st->rcvd + i + 1, buf + i + 1, n - i - 1);
 }
 
 static void recv_some(struct bulk *b, struct stream *st, uint8_t *buf)
@@ -244,8 +246,18 @@ static void progress(struct bulk *b, uint64_t *last_s, uint64_t *last_r, uint64_
 	*last_r = r;
 }
 
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void run_threads(struct bulk *b)
 {
+	double cpu0 = cpu_s();
 	pthread_t ts, tr;
 	uint64_t last_s = 0, last_r = 0, tick;
 
@@ -266,6 +278,7 @@ static void run_threads(struct bulk *b)
 	}
 	pthread_join(ts, NULL);
 	pthread_join(tr, NULL);
+	b->cpu_pct = 100 * (cpu_s() - cpu0) / ((double)(bench_now_ns() - b->t0) / 1e9);
 }
 
 static void add_stream(struct bulk *b, int sfd, int rfd)
@@ -327,7 +340,8 @@ static void json_stream(const struct bulk *b, const struct stream *st, const cha
 	       "\"error\":\"%s\"}",
 	       name, (unsigned long long)st->sent, (unsigned long long)st->rcvd,
 	       gbps(st->sent, b->t0, st->t_send_end), gbps(st->rcvd, b->t0, st->t_rcv_end),
-	       (unsigned long long)st->corrupt, (long long)st->first_bad - 1, shift_str(st, shift, sizeof(shift)),
+	       (unsigned long long)st->corrupt, (long long)st->first_bad - 1,
+	       shift_str(st, shift, sizeof(shift)),
 	       st->serr	  ? strerror(-st->serr)
 	       : st->rerr ? strerror(-st->rerr)
 			  : "");
@@ -345,13 +359,13 @@ static void bulk_json(const struct bulk *b, const struct pair_set *ps)
 	       "\"bytes_sent\":%llu,\"bytes_received\":%llu,\"bytes\":%llu,"
 	       "\"seconds\":%.3f,\"setup_seconds\":%.3f,\"gbps\":%.3f,\"sender_gbps\":%.3f,"
 	       "\"receiver_gbps\":%.3f,\"content_errors\":%llu,\"failed_pairs\":%llu,"
-	       "\"errors\":%llu,\"per_pair\":[",
+	       "\"errors\":%llu,\"cpu_percent\":%.1f,\"per_pair\":[",
 	       o->client_flow ? "client" : "peer", dir_name(o->dir), o->pairs,
 	       (unsigned long long)o->bytes, (unsigned long long)t.sent, (unsigned long long)t.rcvd,
 	       (unsigned long long)t.rcvd, (double)(t.t_rcv - b->t0) / 1e9, ps->setup_s,
 	       gbps(t.rcvd, b->t0, t.t_rcv), gbps(t.sent, b->t0, t.t_send),
 	       gbps(t.rcvd, b->t0, t.t_rcv), (unsigned long long)t.corrupt,
-	       (unsigned long long)ps->failed, (unsigned long long)t.errors);
+	       (unsigned long long)ps->failed, (unsigned long long)t.errors, b->cpu_pct);
 	for (size_t i = 0; i < b->n; i += per) {
 		printf("%s{\"pair\":%zu,", i ? "," : "", i / per);
 		if (o->dir & BENCH_UP)
@@ -377,7 +391,8 @@ static void text_stream(const struct bulk *b, const struct stream *st, size_t pa
 	       : st->rerr ? strerror(-st->rerr)
 			  : "");
 	if (st->first_bad && st->first_shift && st->first_shift != PAT_UNKNOWN)
-		printf("            first wrong byte at stream offset %llu: from there on the bytes "
+		printf("            first wrong byte at stream offset %llu: from there on the "
+		       "bytes "
 		       "are %lld bytes %s (%s)\n",
 		       (unsigned long long)st->first_bad - 1, (long long)llabs(st->first_shift),
 		       st->first_shift < 0 ? "behind" : "ahead",
@@ -407,8 +422,9 @@ static void bulk_report(const struct bulk *b, const struct pair_set *ps)
 	printf("  total     sent %9.1f MiB %7.2f Gb/s  received %9.1f MiB %7.2f Gb/s in %.2f s\n",
 	       (double)t.sent / 1048576, gbps(t.sent, b->t0, t.t_send), (double)t.rcvd / 1048576,
 	       gbps(t.rcvd, b->t0, t.t_rcv), (double)(t.t_rcv - b->t0) / 1e9);
-	printf("  content errors %llu  errors %llu  %s\n", (unsigned long long)t.corrupt,
-	       (unsigned long long)t.errors, t.corrupt || t.errors ? "FAILED" : "ok");
+	printf("  kturn-bench CPU %.0f %%  content errors %llu  errors %llu  %s\n", b->cpu_pct,
+	       (unsigned long long)t.corrupt, (unsigned long long)t.errors,
+	       t.corrupt || t.errors ? "FAILED" : "ok");
 }
 
 int bench_bulk__run(const struct bench_opts *o)
