@@ -43,7 +43,7 @@ int tc__open(struct tc *t, const struct sockaddr *server, bool udp, const char *
 
 void tc__close(struct tc *t)
 {
-	if (t->fd > 0)
+	if (t->fd >= 0)
 		close(t->fd);
 	t->fd = -1;
 	free(t->att);
