@@ -111,7 +111,10 @@ int udp_path__open(const struct bench_opts *o, struct udp_path *u);
 void udp_path__close(struct udp_path *u);
 /* Client -> peer (wrapped in ChannelData or a Send indication). */
 int udp_path__client_send(struct udp_path *u, const void *data, size_t len);
-/* One datagram for the client; unwrapped payload in *data. 0 if none (EAGAIN) or not ours. */
+/*
+ * One datagram for the client, payload unwrapped into *data: its length, 0 for
+ * a datagram that carries no data for us, -EAGAIN when there is none.
+ */
 ssize_t udp_path__client_recv(struct udp_path *u, uint8_t *buf, size_t cap, const uint8_t **data);
 int udp_path__peer_send(struct udp_path *u, const void *data, size_t len);
 
