@@ -89,6 +89,15 @@ int udp_path__open(const struct bench_opts *o, struct udp_path *u)
 
 void udp_path__close(struct udp_path *u)
 {
+	struct tc_req rq = {.method = TURN_REFRESH, .has_lifetime = true, .lifetime = 0};
+
+	/*
+	 * Over UDP nothing tells the server we are gone: without Refresh(0) the
+	 * allocation would live on, and a later socket that happens to get the
+	 * same port would meet 437 Allocation Mismatch.
+	 */
+	if (!u->direct && u->t.fd >= 0 && u->t.key_len)
+		tc__request(&u->t, &rq);
 	if (u->direct && u->cfd >= 0)
 		close(u->cfd);
 	tc__close(&u->t);
