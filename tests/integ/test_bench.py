@@ -36,10 +36,15 @@ def bench(args, rc=0, timeout=60):
 
 
 @pytest.fixture
-def srv(turn):
-    """kturnd with TURN on loopback; returns the common server/credential arguments."""
-    e = turn(ports=200, extra=["--kturn-rfc5766-channels"])
-    return ["-s", LO4, "-p", str(e.port), "-u", "alice", "-w", e.users["alice"]]
+def env(turn):
+    """kturnd with TURN on loopback (a TurnEnv)."""
+    return turn(ports=200, extra=["--kturn-rfc5766-channels"])
+
+
+@pytest.fixture
+def srv(env):
+    """The common server/credential arguments for ``env``."""
+    return ["-s", LO4, "-p", str(env.port), "-u", "alice", "-w", env.users["alice"]]
 
 
 def assert_bulk_exact(res, pairs, mib, dirs):
@@ -267,6 +272,14 @@ def test_udp_echo_counts(srv, variant):
     assert res["echoed"] == res["peer_received"]
     assert 0 < res["client_received"] <= res["echoed"]
     assert res["content_errors"] == 0 and res["errors"] == 0
+
+
+@pytest.mark.parametrize("mode", [["udp", "-n", "100"], ["pingpong", "-T", "udp", "-n", "10"]])
+def test_udp_allocation_released_on_exit(env, srv, mode):
+    """Over UDP only Refresh(0) ends an allocation: kturn-bench sends it before exiting."""
+    bench(mode + srv)
+    lines = [ln for ln in env.k.log().splitlines() if "deallocate" in ln]
+    assert len(lines) == 1 and "lifetime 0" in lines[0], lines
 
 
 def test_udp_detects_corruption(srv):
