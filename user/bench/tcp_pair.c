@@ -253,6 +253,7 @@ static int relayed_open(const struct bench_opts *o, struct pair_set *ps)
 {
 	size_t per = o->per_alloc ? o->per_alloc : 100;
 	uint32_t *cid = calloc(per, sizeof(*cid));
+	uint64_t t0 = bench_now_ns(), tick = t0;
 	int err = 0;
 
 	ps->n_ctl = (ps->n + per - 1) / per;
@@ -265,6 +266,14 @@ static int relayed_open(const struct bench_opts *o, struct pair_set *ps)
 		ps->ctl[a].fd = -1;
 	for (size_t a = 0; a < ps->n_ctl && !err; a++) {
 		size_t first = a * per, m = ps->n - first < per ? ps->n - first : per;
+		uint64_t now = bench_now_ns();
+
+		if (o->progress && now - tick >= 1000000000ull) {
+			fprintf(stderr, "[%6.1f s] setup: %zu of %zu pairs, %llu failed\n",
+				(double)(now - t0) / 1e9, first, ps->n,
+				(unsigned long long)ps->failed);
+			tick = now;
+		}
 
 		err = alloc_open(o, &ps->ctl[a]);
 		memset(cid, 0, per * sizeof(*cid));
