@@ -197,7 +197,8 @@ const struct conf_opt conf_opts[] = {
 	STRV("relay-ip", 'E', relay_ips, conf_value__check_ip, "<ip>",
 	     "relay from this address; repeatable"),
 	STRV("external-ip", 'X', external_ips, conf_value__check_external_ip, "<ip[/private-ip]>",
-	     "public address to advertise when behind NAT; repeatable as public/private"),
+	     "behind NAT: advertise this address for the relay address (of its family, or "
+	     "private-ip); repeatable"),
 	UINT("min-port", 0, min_port, 1, 65535, "<port>", "lowest relay port"),
 	UINT("max-port", 0, max_port, 1, 65535, "<port>", "highest relay port"),
 	FLAG("no-udp-relay", 0, no_udp_relay, "refuse UDP allocations"),
