@@ -127,8 +127,9 @@ static void public_addresses(const struct kturn_conf *c, struct turn_opts *o)
 			continue;
 		}
 		*dst = ip;
-		klog_info("relayed addresses on %s are advertised as %s",
-			  net_addr_str((const void *)relay, a, sizeof(a)), pub);
+		net_addr_str((const void *)relay, a, sizeof(a));
+		*strrchr(a, ':') = '\0'; /* the port is each allocation's */
+		klog_info("relayed addresses on %s are advertised as %s", a, pub);
 	}
 }
 
