@@ -661,6 +661,25 @@ static void test_no_config_flag(void **state)
 	conf__free(&c);
 }
 
+/* coturn's bare external-ip, once per family; pairs as often as needed. */
+static void test_external_ip_per_family(void **state)
+{
+	struct kturn_conf c;
+	char *argv[] = {"kturnd",
+			"-X",
+			"192.0.2.1",
+			"--external-ip=2001:db8::1",
+			"--external-ip",
+			"192.0.2.2/10.0.0.2",
+			"--external-ip=2001:db8::2/fd00::2"};
+
+	(void)state;
+	assert_int_equal(load_args(&c, ARGC(argv), argv), 0);
+	assert_int_equal(c.external_ips.n, 4);
+	assert_int_equal(c.n_errors, 0);
+	conf__free(&c);
+}
+
 static void test_help_and_version(void **state)
 {
 	struct kturn_conf c;
@@ -810,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_reported_once),
 		cmocka_unit_test(test_users),
+		cmocka_unit_test(test_external_ip_per_family),
 		cmocka_unit_test(test_auth_modes),
 		cmocka_unit_test(test_software_attribute),
 	};
