@@ -5,7 +5,8 @@
   allocations (counted over all workers), Allocate gets 300 Try Alternate with
   ALTERNATE-SERVER (RFC 8489 §10, §14.15), round robin over the servers of the
   client's address family, signed like every TURN error after authentication.
-  TCP/TLS clients get tcp-alternate-server when it is given.
+  TCP clients get tcp-alternate-server when it is given, TLS clients
+  tls-alternate-server (port 5349 by default), else the TCP list.
 - external-ip PUBLIC/PRIVATE: the relay binds PRIVATE, XOR-RELAYED-ADDRESS
   says PUBLIC (same port), data still flows through the bound address, and
   the public address is refused as a peer like the server's own addresses.
@@ -18,6 +19,7 @@ import struct
 
 import pytest
 
+import kturnd as K
 import stunpy as S
 import turnclient as T
 from tcpturn import Control, attempt, bind, read_exact
@@ -95,6 +97,24 @@ def test_tcp_clients_use_tcp_alternate_server(turn, tcp_alt):
     assert alternate_of(c, c.allocate(proto=T.PROTO_TCP, check=False)) == want
     c = e.client("bob")  # UDP keeps alternate-server
     assert alternate_of(c, c.allocate(check=False)) == ALT1_BYTES
+
+
+@pytest.mark.parametrize("tls_alt", [True, False])
+def test_tls_clients_use_tls_alternate_server(turn, cert_pair, tls_alt):
+    cert, key = cert_pair
+    tls_port = K.pick_port([LO4])
+    args = ["--tls-listening-port", str(tls_port), "--cert", str(cert), "--pkey", str(key),
+            "--alternate-server", ALT1, "--tcp-alternate-server", TCP_ALT]
+    if tls_alt:
+        args += ["--tls-alternate-server", "192.0.2.30"]  # no port: 5349
+    e = fleet_node(turn, *args, tls=True)
+    assert e.client("alice").allocate().cls == S.SUCCESS
+    c = T.TurnClient((LO4, tls_port), "tls", username="bob", password="bob-pw")
+    try:
+        want = bytes([0x00, 0x01, 0x14, 0xE5, 192, 0, 2, 30]) if tls_alt else TCP_ALT_BYTES
+        assert alternate_of(c, c.allocate(check=False)) == want
+    finally:
+        c.close()
 
 
 def test_without_ceiling_every_allocate_is_redirected_as_in_coturn(turn):
