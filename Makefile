@@ -142,12 +142,30 @@ test-integ: all
 	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) tests/run.sh integ
 
 # --- man pages: generated from --help (help2man), so they cannot drift from the options --
-MANS := $(BUILD)/man/kturnd.8
+# kturn.conf(5) is written by hand (man/kturn.conf.5); it points to kturnd(8) for the options.
+MANS := $(BUILD)/man/kturnd.8 $(BUILD)/man/kturnctl.8 $(BUILD)/man/kturn-bench.1 \
+	$(BUILD)/man/kturn.conf.5
+MAN_DATE := $(shell date -u +'%B %Y')
 
 $(BUILD)/man/kturnd.8: $(BUILD)/bin/kturnd man/kturnd.h2m
 	$(call msg,MAN,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)help2man -N -s 8 -i man/kturnd.h2m -o $@ $(BUILD)/bin/kturnd
+
+$(BUILD)/man/kturnctl.8: $(BUILD)/bin/kturnctl man/kturnctl.h2m
+	$(call msg,MAN,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)help2man -N -s 8 -i man/kturnctl.h2m -o $@ $(BUILD)/bin/kturnctl
+
+$(BUILD)/man/kturn-bench.1: $(BUILD)/bin/kturn-bench man/kturn-bench.h2m
+	$(call msg,MAN,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)help2man -N -s 1 -i man/kturn-bench.h2m -o $@ $(BUILD)/bin/kturn-bench
+
+$(BUILD)/man/kturn.conf.5: man/kturn.conf.5 VERSION
+	$(call msg,MAN,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@DATE@|$(MAN_DATE)|g' $< > $@
 
 man: $(MANS)
 
@@ -164,6 +182,9 @@ install: all $(MANS)
 	$(Q)install -D -m 0755 $(BUILD)/bin/kturnctl $(DESTDIR)$(SBINDIR)/kturnctl
 	$(Q)install -D -m 0755 $(BUILD)/bin/kturn-bench $(DESTDIR)$(BINDIR)/kturn-bench
 	$(Q)install -D -m 0644 $(BUILD)/man/kturnd.8 $(DESTDIR)$(MANDIR)/man8/kturnd.8
+	$(Q)install -D -m 0644 $(BUILD)/man/kturnctl.8 $(DESTDIR)$(MANDIR)/man8/kturnctl.8
+	$(Q)install -D -m 0644 $(BUILD)/man/kturn-bench.1 $(DESTDIR)$(MANDIR)/man1/kturn-bench.1
+	$(Q)install -D -m 0644 $(BUILD)/man/kturn.conf.5 $(DESTDIR)$(MANDIR)/man5/kturn.conf.5
 	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
 	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		packaging/kturnd.service.in > $(DESTDIR)$(UNITDIR)/kturnd.service

@@ -145,8 +145,10 @@ struct kturn_conf {
 	char *pkey;
 
 	/* redirection: "ip[:port]" or "[ipv6]:port" */
-	struct conf_strv alternate_servers;
+	struct conf_strv alternate_servers;	/* UDP; TCP/TLS too unless given below */
+	struct conf_strv tcp_alternate_servers; /* TCP (and TLS without tls-alternate-server) */
 	struct conf_strv tls_alternate_servers;
+	uint32_t alternate_max_allocations; /* redirect at/over this many, 0 = always */
 
 	/* logging and process */
 	char *log_file; /* NULL, "-", "stderr", "stdout" or a path */

@@ -61,6 +61,21 @@ struct turn_opts {
 	/* wrong credentials per source (kturn/auth_limit.h); either 0 = no limit */
 	uint32_t auth_fail_burst; /* at once */
 	uint32_t auth_fail_rate;  /* refilled per second */
+	/*
+	 * external-ip: XOR-RELAYED-ADDRESS advertises this IP (with the bound
+	 * port) instead of relay4/relay6; AF_UNSPEC: advertise the bound address.
+	 */
+	struct sockaddr_storage public4, public6;
+	/* alternate servers: redirect Allocate at/over this many allocations, 0 = always */
+	uint32_t alt_max_allocs;
+};
+
+/* Alternate servers (300 Try Alternate), one list per client transport. */
+enum turn_alt_list {
+	TURN_ALT_UDP = KT_TRANSPORT_UDP,
+	TURN_ALT_TCP = KT_TRANSPORT_TCP,
+	TURN_ALT_TLS = KT_TRANSPORT_TLS,
+	TURN_ALT_LISTS,
 };
 
 /* Takes ownership of auth and pf on success. 0 or -errno (-EINVAL: bad port range). */
@@ -77,6 +92,12 @@ int turn_shared__from_conf(struct turn_shared **out, const struct kturn_conf *c,
 /* SIGHUP: credentials (users, static-auth-secret) from a re-read configuration. */
 int turn_shared__reload(struct turn_shared *sh, const struct kturn_conf *c);
 struct auth *turn_shared__auth(struct turn_shared *sh);
+/*
+ * The alternate servers offered to clients on that transport, used round
+ * robin among those of the client's address family. Copies v. 0 or -ENOMEM.
+ */
+int turn_shared__set_alternates(struct turn_shared *sh, enum turn_alt_list which,
+				const struct sockaddr_storage *v, size_t n);
 /* Allocations alive in all workers. */
 size_t turn_shared__allocations(struct turn_shared *sh);
 

@@ -395,6 +395,12 @@ static void test_invalid_values(void **state)
 		{"--alternate-server=1.2.3.4:0", "option 'alternate-server' (command line): "
 						 "invalid value '1.2.3.4:0': the port is not in "
 						 "1..65535"},
+		{"--external-ip=1.2.3.4/::1", "option 'external-ip' (command line): invalid value "
+					      "'1.2.3.4/::1': public-ip and private-ip must "
+					      "be of the same address family"},
+		{"--tcp-alternate-server=1.2.3.4:x", "option 'tcp-alternate-server' (command "
+						     "line): invalid value '1.2.3.4:x': the port "
+						     "is not in 1..65535"},
 		{"--tls-alternate-server=[::1:5349", "option 'tls-alternate-server' (command "
 						     "line): invalid value '[::1:5349': expected "
 						     "ip[:port] or [ipv6]:port"},
@@ -432,8 +438,8 @@ static void test_invalid_cross_field(void **state)
 		{"--use-auth-secret", "--realm=r",
 		 "use-auth-secret needs static-auth-secret (kturn has no user database)"},
 		{"--external-ip=1.2.3.4", "-X5.6.7.8",
-		 "external-ip without a /private-ip part may be given only once (given 2 times); "
-		 "use public-ip/private-ip pairs"},
+		 "external-ip without a /private-ip part may be given only once per address family "
+		 "(given 2 times for IPv4); use public-ip/private-ip pairs"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -504,6 +510,8 @@ static void test_lists(void **state)
 			  "alternate-server=1.2.3.4:5678\nalternate-server=5.6.7.8\n"
 			  "alternate-server=[2001:db8::1]:3478\n"
 			  "tls-alternate-server=2001:db8::1\n"
+			  "tcp-alternate-server=9.9.9.9:443\n"
+			  "kturn-alternate-max-allocations=5000\n"
 			  "external-ip=60.70.80.91/172.17.19.101\n"
 			  "external-ip=60.70.80.92/172.17.19.102\n",
 			  path),
@@ -519,6 +527,9 @@ static void test_lists(void **state)
 	assert_true(c.use_auth_secret); /* implied, as in coturn */
 	assert_int_equal(c.alternate_servers.n, 3);
 	assert_int_equal(c.tls_alternate_servers.n, 1);
+	assert_int_equal(c.tcp_alternate_servers.n, 1);
+	assert_string_equal(c.tcp_alternate_servers.v[0], "9.9.9.9:443");
+	assert_int_equal(c.alternate_max_allocations, 5000);
 	assert_int_equal(c.external_ips.n, 2);
 
 	inet_pton(AF_INET, "10.200.0.1", &a4);
@@ -647,6 +658,25 @@ static void test_no_config_flag(void **state)
 	assert_int_equal(load_args(&c, ARGC(argv), argv), 0);
 	assert_true(c.no_config_file);
 	assert_int_equal(c.n_diags, 0);
+	conf__free(&c);
+}
+
+/* coturn's bare external-ip, once per family; pairs as often as needed. */
+static void test_external_ip_per_family(void **state)
+{
+	struct kturn_conf c;
+	char *argv[] = {"kturnd",
+			"-X",
+			"192.0.2.1",
+			"--external-ip=2001:db8::1",
+			"--external-ip",
+			"192.0.2.2/10.0.0.2",
+			"--external-ip=2001:db8::2/fd00::2"};
+
+	(void)state;
+	assert_int_equal(load_args(&c, ARGC(argv), argv), 0);
+	assert_int_equal(c.external_ips.n, 4);
+	assert_int_equal(c.n_errors, 0);
 	conf__free(&c);
 }
 
@@ -799,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_reported_once),
 		cmocka_unit_test(test_users),
+		cmocka_unit_test(test_external_ip_per_family),
 		cmocka_unit_test(test_auth_modes),
 		cmocka_unit_test(test_software_attribute),
 	};

@@ -556,6 +556,41 @@ static void test_roundtrip_addresses(void **state)
 	}
 }
 
+/* 300 Try Alternate (RFC 8489 §10): ALTERNATE-SERVER is MAPPED-ADDRESS's encoding, no XOR. */
+static void test_alternate_server_bytes(void **state)
+{
+	static const uint8_t want4[] = {0x80, 0x23, 0x00, 0x08, 0x00, 0x01,
+					0x0d, 0x96, 0xc0, 0x00, 0x02, 0x01};
+	static const uint8_t want6[] = {0x80, 0x23, 0x00, 0x14, 0x00, 0x02, 0x14, 0x95,
+					0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00,
+					0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07};
+	struct sockaddr_storage in, out;
+	uint8_t buf[128];
+	struct stun_builder b;
+	struct stun_attr a;
+	struct stun_msg m;
+	size_t len;
+
+	(void)state;
+	make_sa(&in, AF_INET, "192.0.2.1", 3478);
+	stun_build__init(&b, buf, sizeof(buf), TURN_ALLOCATE, STUN_ERROR, tid);
+	stun_build__error(&b, 300, NULL);
+	stun_build__addr(&b, STUN_ATTR_ALTERNATE_SERVER, (struct sockaddr *)&in);
+	make_sa(&in, AF_INET6, "2001:db8::7", 5269);
+	stun_build__addr(&b, STUN_ATTR_ALTERNATE_SERVER, (struct sockaddr *)&in);
+	len = finish_ok(&b);
+	/* header, ERROR-CODE 300 "Try Alternate" (4 + 4 + 16), then the two */
+	assert_int_equal(len, 20 + 24 + sizeof(want4) + sizeof(want6));
+	assert_memory_equal(buf + 20 + 24, want4, sizeof(want4));
+	assert_memory_equal(buf + 20 + 24 + sizeof(want4), want6, sizeof(want6));
+	parse_ok(&m, buf, len);
+	assert_int_equal(m.cls, STUN_ERROR);
+	assert_true(stun_msg__find(&m, STUN_ATTR_ALTERNATE_SERVER, &a));
+	assert_int_equal(stun_attr__addr(&a, &out), 0);
+	make_sa(&in, AF_INET, "192.0.2.1", 3478);
+	assert_sa_equal(&in, &out);
+}
+
 static void test_xor_actually_xors(void **state)
 {
 	struct sockaddr_storage in, out;
@@ -1350,6 +1385,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_required),
 		cmocka_unit_test(test_roundtrip_addresses),
 		cmocka_unit_test(test_xor_actually_xors),
+		cmocka_unit_test(test_alternate_server_bytes),
 		cmocka_unit_test(test_roundtrip_integers),
 		cmocka_unit_test(test_roundtrip_error_codes),
 		cmocka_unit_test(test_roundtrip_small_values),

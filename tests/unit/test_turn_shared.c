@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 
 #include <cmocka.h>
 
@@ -103,6 +104,55 @@ static void test_user_quota(void **state)
 	turn_shared__free(sh);
 }
 
+static void sa4(struct sockaddr_storage *ss, uint8_t last, uint16_t port)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(port);
+	in->sin_addr.s_addr = htonl(0xc0000200u | last); /* 192.0.2.last */
+}
+
+/*
+ * kturn-alternate-max-allocations: under the ceiling Allocate is counted;
+ * at it, the alternates of the client's family come round robin and
+ * nothing is counted; a transport without alternates is never redirected.
+ */
+static void test_alternate_ceiling(void **state)
+{
+	struct turn_opts o = {.min_port = 30000, .max_port = 30010, .alt_max_allocs = 1};
+	struct sockaddr_storage v[3], got;
+	struct turn_shared *sh = NULL;
+
+	(void)state;
+	assert_int_equal(turn_shared__new(&sh, &o, NULL, NULL), 0);
+	sa4(&v[0], 1, 3478);
+	memset(&v[1], 0, sizeof(v[1]));
+	v[1].ss_family = AF_INET6; /* skipped for IPv4 clients */
+	sa4(&v[2], 2, 3479);
+	assert_int_equal(turn_shared__set_alternates(sh, TURN_ALT_UDP, v, 3), 0);
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got), 0);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got),
+				 -EXDEV);
+		assert_memory_equal(&got, &v[0], sizeof(struct sockaddr_in));
+		assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got),
+				 -EXDEV);
+		assert_memory_equal(&got, &v[2], sizeof(struct sockaddr_in));
+	}
+	assert_int_equal(turn_shared__allocations(sh), 1);
+	/* no TCP list, and an IPv6 client finds the one IPv6 entry */
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_TCP, AF_INET, &got), 0);
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET6, &got), -EXDEV);
+	assert_int_equal(got.ss_family, AF_INET6);
+	turn_shared__quota_release(sh, "a");
+	turn_shared__quota_release(sh, "a");
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got), 0);
+	turn_shared__quota_release(sh, "a");
+	turn_shared__free(sh);
+}
+
 static void test_total_quota(void **state)
 {
 	struct turn_shared *sh = xshared(30000, 30010, 0, 2);
@@ -174,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_even_without_reservation_frees_partner),
 		cmocka_unit_test(test_user_quota),
 		cmocka_unit_test(test_total_quota),
+		cmocka_unit_test(test_alternate_ceiling),
 		cmocka_unit_test(test_threads),
 	};
 

@@ -153,8 +153,6 @@ static void warn_inert_options(const struct kturn_conf *c)
 		bool set;
 		const char *name;
 	} inert[] = {
-		{c->external_ips.n, "external-ip"},
-		{c->alternate_servers.n || c->tls_alternate_servers.n, "alternate-server"},
 		{c->syslog, "syslog"},
 	};
 

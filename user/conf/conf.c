@@ -85,10 +85,9 @@ static void users_free(struct conf_users *u)
 static void owned_free(struct kturn_conf *c)
 {
 	struct conf_strv *strvs[] = {
-		&c->listening_ips,     &c->relay_ips,
-		&c->external_ips,      &c->static_auth_secrets,
-		&c->alternate_servers, &c->tls_alternate_servers,
-		&c->reported,
+		&c->listening_ips,	   &c->relay_ips,	  &c->external_ips,
+		&c->static_auth_secrets,   &c->alternate_servers, &c->tls_alternate_servers,
+		&c->tcp_alternate_servers, &c->reported,
 	};
 	char *strs[] = {
 		c->config_file,	       c->realm,       c->cert, c->pkey, c->log_file, c->pidfile,

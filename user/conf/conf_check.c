@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "conf_int.h"
 
@@ -42,18 +43,27 @@ static int check_transports(struct kturn_conf *c)
 	return ret;
 }
 
+/* coturn: a bare external-ip maps the one relay address; one per family here. */
 static int check_external_ip(struct kturn_conf *c)
 {
-	size_t plain = 0;
+	size_t plain[2] = {0, 0};
+	uint8_t a[16];
+	int fam;
 
-	for (size_t i = 0; i < c->external_ips.n; i++)
-		plain += !strchr(c->external_ips.v[i], '/');
-	if (plain > 1)
-		return conf_diag__add(
-			c, LOG_ERR, "external-ip",
-			"external-ip without a /private-ip part may be given only once "
-			"(given %zu times); use public-ip/private-ip pairs",
-			plain);
+	for (size_t i = 0; i < c->external_ips.n; i++) {
+		const char *v = c->external_ips.v[i];
+
+		if (!strchr(v, '/') && !conf_value__ip(v, &fam, a))
+			plain[fam == AF_INET6]++;
+	}
+	for (int f = 0; f < 2; f++)
+		if (plain[f] > 1)
+			return conf_diag__add(
+				c, LOG_ERR, "external-ip",
+				"external-ip without a /private-ip part may be given only once "
+				"per address family (given %zu times for %s); use "
+				"public-ip/private-ip pairs",
+				plain[f], f ? "IPv6" : "IPv4");
 	return 0;
 }
 

@@ -197,7 +197,8 @@ const struct conf_opt conf_opts[] = {
 	STRV("relay-ip", 'E', relay_ips, conf_value__check_ip, "<ip>",
 	     "relay from this address; repeatable"),
 	STRV("external-ip", 'X', external_ips, conf_value__check_external_ip, "<ip[/private-ip]>",
-	     "public address to advertise when behind NAT; repeatable as public/private"),
+	     "behind NAT: advertise this address for the relay address (of its family, or "
+	     "private-ip); repeatable"),
 	UINT("min-port", 0, min_port, 1, 65535, "<port>", "lowest relay port"),
 	UINT("max-port", 0, max_port, 1, 65535, "<port>", "highest relay port"),
 	FLAG("no-udp-relay", 0, no_udp_relay, "refuse UDP allocations"),
@@ -243,9 +244,15 @@ const struct conf_opt conf_opts[] = {
 	UINT("max-bps", 's', max_bps, 0, UINT64_MAX, "<bytes/s>",
 	     "bandwidth per session and direction, 0 = unlimited"),
 	STRV("alternate-server", 0, alternate_servers, conf_value__check_host_port, "<ip[:port]>",
-	     "redirect Allocate requests (300) on UDP/TCP; repeatable"),
+	     "redirect Allocate requests (300 Try Alternate, round robin) to this server, "
+	     "port 3478 by default; UDP, and TCP/TLS unless set below; repeatable"),
+	STRV("tcp-alternate-server", 0, tcp_alternate_servers, conf_value__check_host_port,
+	     "<ip[:port]>", "alternate server for TCP (and TLS) clients; repeatable"),
 	STRV("tls-alternate-server", 0, tls_alternate_servers, conf_value__check_host_port,
-	     "<ip[:port]>", "redirect Allocate requests (300) on TLS; repeatable"),
+	     "<ip[:port]>", "alternate server for TLS clients, port 5349 by default; repeatable"),
+	UINT("kturn-alternate-max-allocations", 0, alternate_max_allocations, 0, UINT32_MAX, "<n>",
+	     "redirect to an alternate server only while this node (all workers) holds n or more "
+	     "allocations; 0 = always redirect, as coturn does"),
 
 	/* logging and process */
 	STR("log-file", 'l', log_file, NULL, "<file>", "log file; \"stdout\", \"stderr\" or \"-\""),

@@ -177,12 +177,14 @@ const char *conf_value__check_external_ip(const char *s)
 {
 	const char *slash = strchr(s, '/');
 	uint8_t a[16];
-	int fam;
+	int pub, priv;
 
 	if (!slash)
 		return conf_value__check_ip(s);
-	if (ip_n(s, (size_t)(slash - s), &fam, a) || conf_value__ip(slash + 1, &fam, a))
+	if (ip_n(s, (size_t)(slash - s), &pub, a) || conf_value__ip(slash + 1, &priv, a))
 		return "expected public-ip or public-ip/private-ip";
+	if (pub != priv)
+		return "public-ip and private-ip must be of the same address family";
 	return NULL;
 }
 

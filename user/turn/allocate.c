@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Allocate (RFC 8656 §7.2, RFC 6156 address families): checks in the RFC's
- * order, then the relay ports and sockets, then the success response.
+ * order, the alternate-server ceiling (300), then the relay ports and
+ * sockets, then the success response.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -137,13 +138,33 @@ static int open_relay(struct turn_alloc *a, const struct sockaddr_storage *ip, u
 	return -EADDRNOTAVAIL;
 }
 
+/* The relayed address as clients must see it: external-ip's public IP, bound port. */
+static struct sockaddr_storage advertised(const struct turn_opts *o,
+					  const struct sockaddr_storage *bound)
+{
+	const struct sockaddr_storage *pub =
+		bound->ss_family == AF_INET ? &o->public4 : &o->public6;
+	struct sockaddr_storage ss = *bound;
+
+	if (pub->ss_family != bound->ss_family)
+		return ss;
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_addr = ((const struct sockaddr_in *)pub)->sin_addr;
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_addr =
+			((const struct sockaddr_in6 *)pub)->sin6_addr;
+	return ss;
+}
+
 static ssize_t success(struct turn_req *rq, struct turn_alloc *a, const struct alloc_ask *k,
 		       int add_err)
 {
 	turn_req__start(rq, STUN_SUCCESS);
-	for (unsigned i = 0; i < a->n_relay; i++)
-		stun_build__xaddr(&rq->b, STUN_ATTR_XOR_RELAYED_ADDRESS,
-				  (const void *)&a->relay[i].addr);
+	for (unsigned i = 0; i < a->n_relay; i++) {
+		struct sockaddr_storage pub = advertised(rq->ts->o, &a->relay[i].addr);
+
+		stun_build__xaddr(&rq->b, STUN_ATTR_XOR_RELAYED_ADDRESS, (const void *)&pub);
+	}
 	if (add_err)
 		stun_build__address_error(&rq->b, STUN_FAMILY_IPV6, add_err, NULL);
 	stun_build__u32(&rq->b, STUN_ATTR_LIFETIME,
@@ -189,8 +210,28 @@ static int make_relays(struct turn_req *rq, struct turn_alloc *a, struct alloc_a
 	return 0;
 }
 
+/*
+ * 300 Try Alternate (RFC 8489 §10): after authentication, so signed like
+ * any other error when the client used credentials.
+ */
+static ssize_t try_alternate(struct turn_req *rq, const struct sockaddr_storage *alt)
+{
+	char client[NET_ADDRSTRLEN], to[NET_ADDRSTRLEN];
+
+	net_addr_str((const void *)&rq->conn->client, client, sizeof(client));
+	net_addr_str((const void *)alt, to, sizeof(to));
+	klog_info("turn redirect user=%s transport=%s client=%s alternate=%s allocations=%zu",
+		  rq->auth.user[0] ? rq->auth.user : "-", kt_transport_name(rq->conn->transport),
+		  client, to, turn_shared__allocations(rq->ts->sh));
+	turn_req__start(rq, STUN_ERROR);
+	stun_build__error(&rq->b, 300, NULL);
+	stun_build__addr(&rq->b, STUN_ATTR_ALTERNATE_SERVER, (const void *)alt);
+	return turn_req__end(rq, true);
+}
+
 ssize_t turn_req__allocate(struct turn_req *rq)
 {
+	struct sockaddr_storage alt;
 	struct turn_alloc *a = turn_alloc__find(rq->ts, rq->conn);
 	const char *user = rq->auth.anonymous ? NULL : rq->auth.user;
 	struct alloc_ask k = {0};
@@ -208,8 +249,15 @@ ssize_t turn_req__allocate(struct turn_req *rq)
 	why = family_check(rq, &k);
 	if (why)
 		return turn_req__error(rq, 400, why);
-	if (turn_shared__quota_take(rq->ts->sh, user) < 0)
+	switch (turn_shared__admit(rq->ts->sh, user, rq->conn->transport,
+				   rq->conn->client.ss_family, &alt)) {
+	case 0:
+		break;
+	case -EXDEV:
+		return try_alternate(rq, &alt);
+	default:
 		return turn_req__error(rq, 486, "allocation quota reached");
+	}
 	a = turn_alloc__new(rq->ts, rq->conn, rq->m->tid, user);
 	if (a)
 		a->tcp = k.tcp;

@@ -2,9 +2,10 @@
 /*
  * What every worker must agree on, behind one mutex: relay ports (a port is
  * never handed out twice while in use, whichever worker holds it), EVEN-PORT
- * reservations (redeemed by another client, maybe on another worker) and
- * allocation quotas. All of it is touched once per Allocate or deallocation,
- * never per packet, so a plain mutex is cheap enough.
+ * reservations (redeemed by another client, maybe on another worker),
+ * allocation quotas and the alternate-server ceiling. All of it is touched
+ * once per Allocate or deallocation, never per packet, so a plain mutex is
+ * cheap enough.
  */
 #include <errno.h>
 #include <search.h>
@@ -38,8 +39,16 @@ struct user_count {
 	uint32_t n;
 };
 
+/* alternate-server, tcp-alternate-server, tls-alternate-server */
+struct alt_list {
+	struct sockaddr_storage *v;
+	size_t n;
+	size_t next; /* round robin */
+};
+
 struct turn_shared {
 	pthread_mutex_t mu;
+	struct alt_list alt[TURN_ALT_LISTS];
 	struct turn_opts o;
 	struct port_pool *ports;
 	struct auth *auth;
@@ -100,6 +109,8 @@ void turn_shared__free(struct turn_shared *sh)
 {
 	if (!sh)
 		return;
+	for (int i = 0; i < TURN_ALT_LISTS; i++)
+		free(sh->alt[i].v);
 	tdestroy(sh->users, user_free);
 	free(sh->ids);
 	free(sh->resv);
@@ -270,13 +281,54 @@ static struct user_count *user_get(struct turn_shared *sh, const char *name, boo
 	return u;
 }
 
+int turn_shared__set_alternates(struct turn_shared *sh, enum turn_alt_list which,
+				const struct sockaddr_storage *v, size_t n)
+{
+	struct alt_list *l = &sh->alt[which];
+	struct sockaddr_storage *copy = NULL;
+
+	if (n && !(copy = calloc(n, sizeof(*copy))))
+		return -ENOMEM;
+	if (n)
+		memcpy(copy, v, n * sizeof(*copy));
+	pthread_mutex_lock(&sh->mu);
+	free(l->v);
+	*l = (struct alt_list){copy, n, 0};
+	pthread_mutex_unlock(&sh->mu);
+	return 0;
+}
+
+/* The next alternate of this family after the last one given out. Locked. */
+static bool alt_next(struct alt_list *l, int family, struct sockaddr_storage *out)
+{
+	for (size_t k = 0; k < l->n; k++) {
+		size_t i = (l->next + k) % l->n;
+
+		if (l->v[i].ss_family != family)
+			continue;
+		*out = l->v[i];
+		l->next = (i + 1) % l->n;
+		return true;
+	}
+	return false;
+}
+
 int turn_shared__quota_take(struct turn_shared *sh, const char *user)
+{
+	return turn_shared__admit(sh, user, KT_TRANSPORT_UDP, AF_UNSPEC, NULL);
+}
+
+int turn_shared__admit(struct turn_shared *sh, const char *user, enum kt_transport t, int family,
+		       struct sockaddr_storage *alt)
 {
 	struct user_count *u = NULL;
 	int err = 0;
 
 	pthread_mutex_lock(&sh->mu);
-	if (sh->o.total_quota && sh->total >= sh->o.total_quota)
+	if (alt && (unsigned)t < TURN_ALT_LISTS && sh->total >= sh->o.alt_max_allocs &&
+	    alt_next(&sh->alt[t], family, alt))
+		err = -EXDEV;
+	else if (sh->o.total_quota && sh->total >= sh->o.total_quota)
 		err = -EDQUOT;
 	else if (user && !(u = user_get(sh, user, true)))
 		err = -ENOMEM;

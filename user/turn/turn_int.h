@@ -159,6 +159,15 @@ int turn_shared__redeem(struct turn_shared *sh, uint64_t token, uint16_t *port, 
 void turn_shared__put_port(struct turn_shared *sh, uint16_t port);
 /* 0, or -EDQUOT when user-quota/total-quota is reached. user may be NULL. */
 int turn_shared__quota_take(struct turn_shared *sh, const char *user);
+/*
+ * quota_take, but first the alternate-server ceiling: while this node holds
+ * alt_max_allocs or more allocations (or always, when it is 0) and an
+ * alternate server of the client's family is configured for transport t,
+ * nothing is counted, *alt is the next one (round robin) and the result is
+ * -EXDEV. Otherwise as quota_take.
+ */
+int turn_shared__admit(struct turn_shared *sh, const char *user, enum kt_transport t, int family,
+		       struct sockaddr_storage *alt);
 void turn_shared__quota_release(struct turn_shared *sh, const char *user);
 /* A fresh random CONNECTION-ID for owner's ptr. 0, -ENOMEM or -EIO. */
 int turn_shared__conn_add(struct turn_shared *sh, struct turn_server *owner, void *ptr,
