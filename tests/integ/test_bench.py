@@ -77,12 +77,11 @@ def test_bulk_one_direction(srv, direction):
     assert_bulk_exact(res, 1, 4, [direction])
 
 
-SOCKMAP_DUP = pytest.mark.xfail(
-    strict=False, reason="kturnd sockmap plane sometimes delivers an skb twice under sustained "
-    "load (a full MSS, 65483 B on lo, or less); found by kturn-bench, not a kturn-bench bug")
-
-
-@pytest.mark.parametrize("where", [pytest.param("relay", marks=SOCKMAP_DUP), "direct"])
+# kturnd runs its default plane (splice). These two tests found the opt-in
+# sockmap plane delivering a parked skb twice under sustained load (README,
+# "Data planes"); they are not run against it until that is fixed, since
+# they would fail only some of the time.
+@pytest.mark.parametrize("where", ["relay", "direct"])
 def test_bulk_by_duration_receives_everything_sent(srv, where):
     target = srv if where == "relay" else ["--direct"]
     res = bench(["bulk"] + target + ["-P", "2", "-d", "0.5", "--dir", "both"])
@@ -93,7 +92,6 @@ def test_bulk_by_duration_receives_everything_sent(srv, where):
             assert p[d]["sent"] == p[d]["received"] > 0
 
 
-@SOCKMAP_DUP
 def test_bulk_sustained_single_pair_no_duplicate(srv):
     """2 s of one pair at full speed: the receiver gets exactly the sender's bytes."""
     res = bench(["bulk"] + srv + ["-P", "1", "-d", "2", "--dir", "up"])
