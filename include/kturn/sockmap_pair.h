@@ -28,14 +28,20 @@
  *    queued than parked means an skb was queued twice: the pair is reset.
  *  - Known defect, why kturn-data-plane=auto means splice: under bulk load
  *    on loopback (64 KiB skbs, ~98 % of the bytes parked after the first
- *    pause) a whole skb still comes out twice in about 1 of 4 five-second
- *    runs (kturn-bench bulk --dir both, 6.18), with the bounded reads above
- *    and without a kernel warning. Tried and measured (BENCHMARKS.md): an
- *    8 MiB high-water mark (pauses still come: the psock worker sends more
- *    slowly than the softirq redirects); taking the paused socket out of the
- *    verdict's map and back (megabytes parked per pause before userspace
- *    reacts); taking it out and relaying it by splice() (after psock reads,
- *    splice() from the socket returns EAGAIN while poll says readable).
+ *    pause) a whole skb still came out twice in about 1 of 4 five-second
+ *    runs (kturn-bench bulk --dir both, 6.18), with the bounded reads above.
+ *    The counters show why: the verdict saw exactly one skb more than TCP
+ *    received (fwd_bytes + pass_bytes > tcpi_bytes_received) - the kernel
+ *    ran the verdict twice on the same bytes. So before each parked read
+ *    the pair checks that sum and resets both sides if it is exceeded: the
+ *    applications see a reset, never a silently corrupted stream. A
+ *    duplicate the verdict redirects (not parked) is not caught before it
+ *    is sent. Tried and measured (BENCHMARKS.md): an 8 MiB high-water mark
+ *    (pauses still come: the psock worker sends more slowly than softirq
+ *    redirects); taking the paused socket out of the verdict's map and back
+ *    (megabytes parked per pause before userspace reacts); taking it out
+ *    and relaying by splice() (after psock reads, splice() from the socket
+ *    returns EAGAIN while poll says readable).
  *  - RST or a socket error on either side: both are removed and reset.
  *  - Both FINs forwarded and both backlogs empty: removed from the maps
  *    (final counters read) and closed.

@@ -62,6 +62,28 @@ static int sent_total(int fd, uint64_t *out)
 	return 0;
 }
 
+/*
+ * The verdict has seen more bytes than TCP received on side i: the kernel
+ * ran it twice on some (measured on 6.18 under bulk load, see
+ * sockmap_pair.h). Counters first: a correct kernel only ever verdicts
+ * bytes already received, so a later TCP_INFO can only be larger.
+ */
+static bool verdicted_twice(struct sockmap_pair_rt *p, int i, const struct kturn_sock_counters *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	uint64_t seen = c->fwd_bytes + c->pass_bytes;
+
+	if (getsockopt(p->side[i].w.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+	    seen <= ti.tcpi_bytes_received)
+		return false;
+	klog_err("sockmap: pair %u side %d: the verdict saw %llu bytes, TCP received %llu: "
+		 "the kernel delivered bytes twice, resetting the pair",
+		 p->pair.pair_id, i, (unsigned long long)seen,
+		 (unsigned long long)ti.tcpi_bytes_received);
+	return true;
+}
+
 static uint64_t cookie_of(const struct sockmap_pair_rt *p, int i)
 {
 	return i ? p->pair.cookie_b : p->pair.cookie_a;
@@ -156,6 +178,10 @@ static ssize_t recv_parked(struct sockmap_pair_rt *p, int i)
 		return -1;
 	}
 	avail = c.pass_bytes - s->user_read;
+	if (verdicted_twice(p, i, &c)) {
+		errno = EPROTO;
+		return -1;
+	}
 	if ((uint64_t)q > avail) {
 		/* the kernel queued a parked skb twice: relaying it would corrupt the stream */
 		klog_warn("sockmap: pair %u side %d: %llu bytes queued, %llu parked: "
