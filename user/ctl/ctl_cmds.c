@@ -188,32 +188,45 @@ static void alloc_row(struct strbuf *o, const struct turn_alloc_info *a)
 		       a->lifetime_left_s);
 }
 
-static int cmd_allocations(struct req *r)
+/* Each worker's allocations or pairs, then one table or JSON array of them. */
+static int list_out(struct req *r, workers_fn gather, const char *header,
+		    void (*row)(struct req *r, const struct turn_info_list *l, size_t i), bool pairs)
 {
 	struct turn_info_list l = {0};
+	size_t n;
 
-	each_worker(r->d, on_allocs, &l);
+	each_worker(r->d, gather, &l);
 	if (l.err) {
 		turn_info_list__free(&l);
 		return l.err;
 	}
-	if (r->json)
-		strbuf__puts(r->out, "[");
-	else
-		strbuf__printf(
-			r->out, "%-10s %-12s %-4s %-21s %-21s %-4s %-21s %11s %5s %14s %14s %7s\n",
-			"id", "user", "tr", "client", "server", "rtr", "relayed", "perms/chans",
-			"pairs", "bytes_to_peer", "bytes_to_client", "left_s");
-	for (size_t i = 0; i < l.n_allocs; i++) {
-		if (r->json)
-			alloc_json(r->out, &l.allocs[i], i == 0);
-		else
-			alloc_row(r->out, &l.allocs[i]);
-	}
+	strbuf__puts(r->out, r->json ? "[" : header);
+	n = pairs ? l.n_pairs : l.n_allocs;
+	for (size_t i = 0; i < n; i++)
+		row(r, &l, i);
 	if (r->json)
 		strbuf__puts(r->out, "]\n");
 	turn_info_list__free(&l);
 	return 0;
+}
+
+static void alloc_out(struct req *r, const struct turn_info_list *l, size_t i)
+{
+	if (r->json)
+		alloc_json(r->out, &l->allocs[i], i == 0);
+	else
+		alloc_row(r->out, &l->allocs[i]);
+}
+
+static int cmd_allocations(struct req *r)
+{
+	char header[256];
+
+	snprintf(header, sizeof(header),
+		 "%-10s %-12s %-4s %-21s %-21s %-4s %-21s %11s %5s %14s %14s %7s\n", "id", "user",
+		 "tr", "client", "server", "rtr", "relayed", "perms/chans", "pairs",
+		 "bytes_to_peer", "bytes_to_client", "left_s");
+	return list_out(r, on_allocs, header, alloc_out, false);
 }
 
 static void pair_out(struct req *r, const struct turn_pair_info *p, bool first)
@@ -241,27 +254,19 @@ static void pair_out(struct req *r, const struct turn_pair_info *p, bool first)
 		       p->packets[1]);
 }
 
+static void pair_row(struct req *r, const struct turn_info_list *l, size_t i)
+{
+	pair_out(r, &l->pairs[i], i == 0);
+}
+
 static int cmd_pairs(struct req *r)
 {
-	struct turn_info_list l = {0};
+	char header[256];
 
-	each_worker(r->d, on_pairs, &l);
-	if (l.err) {
-		turn_info_list__free(&l);
-		return l.err;
-	}
-	if (r->json)
-		strbuf__puts(r->out, "[");
-	else
-		strbuf__printf(r->out, "%-10s %-10s %-21s %-21s %-7s %14s %14s %10s %10s\n",
-			       "alloc", "pair", "client", "peer", "plane", "bytes_to_peer",
-			       "bytes_to_client", "pkts_up", "pkts_down");
-	for (size_t i = 0; i < l.n_pairs; i++)
-		pair_out(r, &l.pairs[i], i == 0);
-	if (r->json)
-		strbuf__puts(r->out, "]\n");
-	turn_info_list__free(&l);
-	return 0;
+	snprintf(header, sizeof(header), "%-10s %-10s %-21s %-21s %-7s %14s %14s %10s %10s\n",
+		 "alloc", "pair", "client", "peer", "plane", "bytes_to_peer", "bytes_to_client",
+		 "pkts_up", "pkts_down");
+	return list_out(r, on_pairs, header, pair_row, true);
 }
 
 struct kill_call {
