@@ -39,29 +39,58 @@ struct daemon {
 	struct ctl_daemon ctl_d; /* what kturnctl's commands see */
 	struct ctl_server *ctl;
 	struct metrics *metrics;
+	struct tls_store *tls; /* NULL: no TLS listener */
 	char node[256];
 };
 
-/* Re-read the configuration; only credentials change, allocations stay. 0 or -errno. */
+/*
+ * The TLS listener's certificate and key, re-read from the (re-read) paths.
+ * A listener cannot be added or removed here: that takes a restart.
+ */
+static int reload_tls(struct daemon *d, const struct kturn_conf *c)
+{
+	if (!d->tls) {
+		if (!c->no_tls && c->cert && c->pkey)
+			klog_warn("reload: no TLS listener is running; restart kturnd to start one");
+		return 0;
+	}
+	if (c->no_tls || !c->cert || !c->pkey) {
+		klog_warn("reload: TLS is now off or has no cert/pkey; the TLS listener keeps its "
+			  "certificate until kturnd restarts");
+		return 0;
+	}
+	return tls_store__reload(d->tls, c->cert, c->pkey);
+}
+
+/*
+ * Re-read the configuration: credentials and the TLS certificate change,
+ * allocations and connections stay. Each part that fails keeps its current
+ * value. 0 or -errno (the first failure).
+ */
 static int reload(struct daemon *d)
 {
 	struct kturn_conf c;
-	int err;
+	int err, tls_err;
 
 	conf__defaults(&c);
 	err = conf__load(&c, d->argc, d->argv);
 	conf__log_diags(&c);
-	if (err)
-		klog_err("reload: configuration has errors, keeping the current credentials");
-	else if (d->turn && (err = turn_shared__reload(d->turn, &c)) < 0)
+	if (err) {
+		klog_err("reload: configuration has errors, keeping the current credentials and "
+			 "TLS certificate");
+		conf__free(&c);
+		return -EINVAL;
+	}
+	if (d->turn && (err = turn_shared__reload(d->turn, &c)) < 0)
 		klog_err("reload failed: %s", strerror(-err));
+	tls_err = reload_tls(d, &c);
 	conf__free(&c);
-	return err < 0 ? err : err ? -EINVAL : 0;
+	return err ? err : tls_err;
 }
 
 static int ctl_reload(void *arg)
 {
-	klog_info("kturnctl: reloading credentials");
+	klog_info("kturnctl: reloading credentials and TLS certificate");
 	return reload(arg);
 }
 
@@ -72,7 +101,7 @@ static void on_signal(struct loop_watch *w, uint32_t events)
 
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			klog_info("SIGHUP: reopening log, reloading credentials");
+			klog_info("SIGHUP: reopening log, reloading credentials and TLS certificate");
 			log__reopen();
 			reload(d);
 			continue;
@@ -200,7 +229,7 @@ static unsigned worker_count(const struct kturn_conf *c)
  * TURN over TLS when a certificate and key are configured and no-tls is not
  * set; like coturn, no certificate means no TLS listener (said at start).
  */
-static int tls_setup(const struct kturn_conf *c, struct server_opts *so,
+static int tls_setup(const struct kturn_conf *c, struct daemon *d, struct server_opts *so,
 		     struct sockaddr_storage **addrs)
 {
 	int err;
@@ -212,11 +241,12 @@ static int tls_setup(const struct kturn_conf *c, struct server_opts *so,
 			  c->tls_listening_port);
 		return 0;
 	}
-	err = tls_ctx__new(&so->tls_ctx, c->cert, c->pkey);
+	err = tls_store__new(&d->tls, c->cert, c->pkey);
 	if (err) {
 		klog_err("cannot use cert %s / pkey %s", c->cert, c->pkey);
 		return err;
 	}
+	so->tls = d->tls;
 	err = listen_addrs(c, c->tls_listening_port, addrs, &so->n_tls_listen);
 	so->tls_listen = *addrs;
 	return err;
@@ -342,7 +372,7 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 
 	so.listen = addrs;
 	if (!err)
-		err = tls_setup(c, &so, &tls_addrs);
+		err = tls_setup(c, d, &so, &tls_addrs);
 	/* Signals are blocked before the workers start, so they inherit the mask. */
 	if (!err)
 		err = loop__new(&d->loop);
@@ -371,7 +401,7 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 	if (d->sigfd > 0)
 		close(d->sigfd);
 	loop__free(d->loop);
-	tls_ctx__free(so.tls_ctx);
+	tls_store__free(d->tls); /* after the workers: no session is made any more */
 	free(tls_addrs);
 	free(addrs);
 	if (wrote_pidfile) /* never another instance's */
