@@ -2,6 +2,7 @@
 /* kturnd: parse the configuration, open the log, run the server loop. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,18 @@
 
 #define SOFTWARE "kturn/" KTURN_VERSION
 
+/*
+ * kturn-alternate-max-bps: once a second the main thread sums what every
+ * worker relayed (as a scrape does) and stores the rate of the last second
+ * in turn_shared, where Allocate compares it with the ceiling.
+ */
+struct rate_sampler {
+	struct loop_timer t;
+	struct turn_metrics *m; /* scratch: a scrape is too big for the stack */
+	uint64_t bytes;		/* relayed at the last sample */
+	uint64_t at_ms;		/* CLOCK_MONOTONIC of the last sample */
+};
+
 struct daemon {
 	int argc; /* for re-reading the configuration on SIGHUP */
 	char **argv;
@@ -40,6 +53,7 @@ struct daemon {
 	struct ctl_server *ctl;
 	struct metrics *metrics;
 	struct tls_store *tls; /* NULL: no TLS listener */
+	struct rate_sampler rate;
 	char node[256];
 };
 
@@ -51,7 +65,7 @@ static int reload_tls(struct daemon *d, const struct kturn_conf *c)
 {
 	if (!d->tls) {
 		if (!c->no_tls && c->cert && c->pkey)
-			klog_warn("reload: no TLS listener is running; restart kturnd to start one");
+			klog_warn("reload: no TLS listener runs; a restart starts one");
 		return 0;
 	}
 	if (c->no_tls || !c->cert || !c->pkey) {
@@ -101,7 +115,7 @@ static void on_signal(struct loop_watch *w, uint32_t events)
 
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			klog_info("SIGHUP: reopening log, reloading credentials and TLS certificate");
+			klog_info("SIGHUP: reopening log, reloading credentials and TLS cert");
 			log__reopen();
 			reload(d);
 			continue;
@@ -294,6 +308,39 @@ static uint64_t mono_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
+#define RATE_PERIOD_MS 1000
+
+static void rate_sample(struct loop_timer *t)
+{
+	struct daemon *d = t->arg;
+	struct rate_sampler *r = &d->rate;
+	uint64_t now = mono_ms(), bytes, dt;
+
+	metrics__gather(d->workers, r->m);
+	bytes = metrics__relayed_bytes(r->m);
+	dt = now > r->at_ms ? now - r->at_ms : 1;
+	/* counters only grow; a smaller sum (a worker skipped while stopping) counts as 0 */
+	turn_shared__set_rate(d->turn, bytes > r->bytes ? (bytes - r->bytes) * 8 * 1000 / dt : 0);
+	r->bytes = bytes;
+	r->at_ms = now;
+	loop__timer_arm(d->loop, t, RATE_PERIOD_MS);
+}
+
+/* Only with kturn-alternate-max-bps: otherwise nobody reads the rate. */
+static int rate_setup(const struct kturn_conf *c, struct daemon *d)
+{
+	if (!c->alternate_max_bps)
+		return 0;
+	d->rate.m = malloc(sizeof(*d->rate.m));
+	if (!d->rate.m)
+		return -ENOMEM;
+	d->rate.at_ms = mono_ms();
+	loop_timer__init(&d->rate.t, rate_sample, d);
+	klog_info("alternate-server bandwidth ceiling: %" PRIu64 " bits/s relayed",
+		  c->alternate_max_bps);
+	return loop__timer_arm(d->loop, &d->rate.t, RATE_PERIOD_MS);
+}
+
 /*
  * kturnctl's socket. Not fatal: a TURN server that cannot be inspected
  * still serves (e.g. a second instance on the default path); said once.
@@ -384,6 +431,8 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 		control_setup(c, d);
 		err = metrics_setup(c, d);
 	}
+	if (!err)
+		err = rate_setup(c, d);
 	if (!err && c->pidfile && (err = pidfile_write(c->pidfile)) < 0)
 		klog_err("cannot write pidfile %s: %s", c->pidfile, strerror(-err));
 	else if (!err && c->pidfile)
@@ -401,6 +450,7 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 	if (d->sigfd > 0)
 		close(d->sigfd);
 	loop__free(d->loop);
+	free(d->rate.m);
 	tls_store__free(d->tls); /* after the workers: no session is made any more */
 	free(tls_addrs);
 	free(addrs);

@@ -130,7 +130,7 @@ int tls_store__reload(struct tls_store *s, const char *cert_file, const char *ke
 	int err = tls_ctx__new(&fresh, cert_file, key_file);
 
 	if (err) {
-		klog_err("TLS certificate reload failed (cert %s, pkey %s): keeping the current one",
+		klog_err("TLS certificate reload failed (cert %s, pkey %s): keeping the old one",
 			 cert_file, key_file);
 		return err;
 	}
