@@ -70,7 +70,7 @@ static void cert_describe(SSL_CTX *ctx, char *buf, size_t size)
 	if (!x || !b)
 		goto out;
 	BIO_puts(b, "subject=");
-	X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
+	X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_ONELINE);
 	BIO_puts(b, " notAfter=");
 	ASN1_TIME_print(b, X509_get0_notAfter(x));
 	n = BIO_read(b, buf, (int)size - 1);
