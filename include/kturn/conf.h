@@ -148,7 +148,9 @@ struct kturn_conf {
 	struct conf_strv alternate_servers;	/* UDP; TCP/TLS too unless given below */
 	struct conf_strv tcp_alternate_servers; /* TCP (and TLS without tls-alternate-server) */
 	struct conf_strv tls_alternate_servers;
-	uint32_t alternate_max_allocations; /* redirect at/over this many, 0 = always */
+	uint32_t alternate_max_allocations; /* redirect at/over this many, 0 = no such ceiling */
+	uint64_t alternate_max_bps; /* redirect at/over this relayed rate, bits/s, 0 = none */
+	/* with neither ceiling, every Allocate is redirected (coturn) */
 
 	/* logging and process */
 	char *log_file; /* NULL, "-", "stderr", "stdout" or a path */

@@ -33,6 +33,8 @@ void metrics__stop(struct metrics *m);
 
 /* Sum every worker's gauges and counters into m (zeroed first). */
 void metrics__gather(struct workers *w, struct turn_metrics *m);
+/* Payload bytes relayed in m, every plane and direction (kturn_relayed_bytes_total). */
+uint64_t metrics__relayed_bytes(const struct turn_metrics *m);
 /* The exposition text for m. */
 void metrics__render(const struct turn_metrics *m, const char *node, struct strbuf *out);
 

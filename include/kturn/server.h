@@ -15,17 +15,18 @@
 
 struct server;
 struct turn_shared;
+struct tls_store;
 
 struct server_opts {
 	struct handler_opts handler;
 	const struct sockaddr_storage *listen; /* addresses with ports */
 	size_t n_listen;
-	bool udp;		    /* serve UDP on each listen address */
-	bool tcp;		    /* serve TCP on each listen address */
-	size_t max_msg;		    /* largest STUN message accepted on a stream */
-	unsigned tcp_idle_ms;	    /* close a TCP client silent this long; 0 = never */
-	size_t tcp_tx_max;	    /* per-connection output queue bound */
-	struct ssl_ctx_st *tls_ctx; /* NULL: no TLS listeners */
+	bool udp;	       /* serve UDP on each listen address */
+	bool tcp;	       /* serve TCP on each listen address */
+	size_t max_msg;	       /* largest STUN message accepted on a stream */
+	unsigned tcp_idle_ms;  /* close a TCP client silent this long; 0 = never */
+	size_t tcp_tx_max;     /* per-connection output queue bound */
+	struct tls_store *tls; /* NULL: no TLS listeners; SIGHUP may swap its context */
 	const struct sockaddr_storage *tls_listen; /* addresses with the TLS port */
 	size_t n_tls_listen;
 	struct turn_shared *turn; /* NULL: STUN only (Binding) */

@@ -66,8 +66,13 @@ struct turn_opts {
 	 * port) instead of relay4/relay6; AF_UNSPEC: advertise the bound address.
 	 */
 	struct sockaddr_storage public4, public6;
-	/* alternate servers: redirect Allocate at/over this many allocations, 0 = always */
+	/*
+	 * Alternate servers: redirect Allocate at/over this many allocations, or
+	 * at/over this relayed rate (turn_shared__set_rate); 0 = no such ceiling,
+	 * and with neither every Allocate is redirected (as coturn does).
+	 */
 	uint32_t alt_max_allocs;
+	uint64_t alt_max_bps; /* bits/s */
 };
 
 /* Alternate servers (300 Try Alternate), one list per client transport. */
@@ -100,6 +105,13 @@ int turn_shared__set_alternates(struct turn_shared *sh, enum turn_alt_list which
 				const struct sockaddr_storage *v, size_t n);
 /* Allocations alive in all workers. */
 size_t turn_shared__allocations(struct turn_shared *sh);
+/*
+ * The node's relayed rate in bits/s (all workers, all planes), as last
+ * measured by the main thread; what kturn-alternate-max-bps is checked
+ * against. Any thread.
+ */
+void turn_shared__set_rate(struct turn_shared *sh, uint64_t bps);
+uint64_t turn_shared__rate(const struct turn_shared *sh);
 
 /* The client side of a 5-tuple, as the transport sees it. */
 struct turn_conn {

@@ -2,7 +2,9 @@
 """Running kturnd as one node of a fleet: alternate servers and external-ip.
 
 - kturn-alternate-max-allocations + alternate-server: once this node holds N
-  allocations (counted over all workers), Allocate gets 300 Try Alternate with
+  allocations (counted over all workers), or with kturn-alternate-max-bps
+  while it relays that many bits per second or more (all workers, sampled
+  once a second), Allocate gets 300 Try Alternate with
   ALTERNATE-SERVER (RFC 8489 §10, §14.15), round robin over the servers of the
   client's address family, signed like every TURN error after authentication.
   TCP clients get tcp-alternate-server when it is given, TLS clients
@@ -16,6 +18,7 @@ Every check is on bytes: the ALTERNATE-SERVER value, the MAC, the data.
 
 import socket
 import struct
+import time
 
 import pytest
 
@@ -127,6 +130,51 @@ def test_no_alternate_of_the_client_family_means_no_redirect(turn):
     e = fleet_node(turn, "--alternate-server", ALT_V6)
     for user in ("alice", "bob"):
         assert e.client(user).allocate().cls == S.SUCCESS
+
+
+def allocate_until(e, user, want_cls, traffic=None, seconds=10.0):
+    """Allocate with fresh clients until one gets want_cls (bounded); the rate is sampled
+    once a second, so the answer changes some time after the traffic does. traffic():
+    called before each try (keeps the node busy). Returns (client, response)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if traffic:
+            traffic()
+        c = e.client(user)
+        m = c.allocate(check=False)
+        if m.cls == want_cls or time.monotonic() > deadline:
+            return c, m
+        time.sleep(0.05)
+
+
+def test_bandwidth_ceiling_redirects_while_busy(turn):
+    e = turn(extra=["--alternate-server", ALT1, "--kturn-alternate-max-bps", "8000"])
+    assert "alternate-server bandwidth ceiling: 8000 bits/s relayed" in e.k.log()
+    # idle, and no allocation ceiling: the node keeps its clients
+    c = e.client("alice")
+    assert c.allocate().cls == S.SUCCESS
+    peer = e.peer()
+    c.create_permission(peer.addr)
+    sent = [0]
+
+    def push():  # 32 KB each call, every datagram checked at the peer
+        for i in range(32):
+            data = bytes([sent[0] & 0xFF]) * 1000
+            c.send_indication(peer.addr, data)
+            assert peer.recv() == (data, c.relay)
+            sent[0] += 1
+
+    r, m = allocate_until(e, "bob", S.ERROR, traffic=push)
+    assert alternate_of(r, m) == ALT1_BYTES
+    line = [l for l in e.k.log().splitlines() if "turn redirect " in l][0]
+    assert "alternate=192.0.2.10:3478" in line
+    assert int(line.split("relayed_bps=")[1].split()[0]) >= 8000, line
+    # the busy allocation is untouched; once the traffic stops the rate decays
+    assert c.refresh(600).cls == S.SUCCESS
+    r, m = allocate_until(e, "bob", S.SUCCESS)
+    assert m.cls == S.SUCCESS, m
+    assert e.in_range(r.relay[1])
+    assert sent[0] >= 32
 
 
 def test_external_ip_advertised_data_through_bound_address(turn):

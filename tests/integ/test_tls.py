@@ -69,3 +69,20 @@ def test_bad_cert_fails_startup(tmp_path):
                     "--cert", str(bad), "--pkey", str(bad), "--log-file", "-"], tmp_path)
     assert r.returncode == 1
     assert "cannot use cert" in r.stderr
+
+
+def test_abrupt_tls_close_does_not_end_other_sessions(kturnd_factory, cert_pair):
+    # A TLS client that vanishes without close_notify leaves an OpenSSL error on the
+    # worker's thread; it must not be taken for an error of the next session served there.
+    cert, key = cert_pair
+    tls_port = K.pick_port([LO4])
+    kturnd_factory(extra=["--tls-listening-port", str(tls_port), "--cert", str(cert),
+                          "--pkey", str(key), "--kturn-workers", "1"])
+    with tls_connect(tls_port, cert) as s:
+        assert tls_binding(s).xor_mapped() == s.getsockname()[:2]
+        for _ in range(3):
+            t = tls_connect(tls_port, cert)
+            assert tls_binding(t).xor_mapped() == t.getsockname()[:2]
+            t.close()  # no close_notify read back: the server sees an unexpected EOF
+            for _ in range(2):
+                assert tls_binding(s).xor_mapped() == s.getsockname()[:2]

@@ -153,6 +153,47 @@ static void test_alternate_ceiling(void **state)
 	turn_shared__free(sh);
 }
 
+/*
+ * kturn-alternate-max-bps: redirected while the last measured rate is at or
+ * over the ceiling, admitted below it; either ceiling alone redirects.
+ */
+static void test_alternate_rate_ceiling(void **state)
+{
+	struct turn_opts o = {.min_port = 30000, .max_port = 30010, .alt_max_bps = 8000};
+	struct sockaddr_storage v, got;
+	struct turn_shared *sh = NULL;
+
+	(void)state;
+	assert_int_equal(turn_shared__new(&sh, &o, NULL, NULL), 0);
+	sa4(&v, 1, 3478);
+	assert_int_equal(turn_shared__set_alternates(sh, TURN_ALT_UDP, &v, 1), 0);
+	/* no allocation ceiling: idle, the node keeps its clients */
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got), 0);
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got), 0);
+	turn_shared__set_rate(sh, 8000);
+	assert_int_equal(turn_shared__rate(sh), 8000);
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got), -EXDEV);
+	assert_memory_equal(&got, &v, sizeof(struct sockaddr_in));
+	turn_shared__set_rate(sh, 7999);
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got), 0);
+	assert_int_equal(turn_shared__allocations(sh), 3);
+	for (int i = 0; i < 3; i++)
+		turn_shared__quota_release(sh, "a");
+	turn_shared__free(sh);
+
+	/* both ceilings: the allocation one still applies with the rate below its own */
+	o.alt_max_allocs = 1;
+	assert_int_equal(turn_shared__new(&sh, &o, NULL, NULL), 0);
+	assert_int_equal(turn_shared__set_alternates(sh, TURN_ALT_UDP, &v, 1), 0);
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got), 0);
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got), -EXDEV);
+	turn_shared__quota_release(sh, "a");
+	turn_shared__set_rate(sh, 1000000);
+	assert_int_equal(turn_shared__admit(sh, "a", KT_TRANSPORT_UDP, AF_INET, &got), -EXDEV);
+	assert_int_equal(turn_shared__allocations(sh), 0);
+	turn_shared__free(sh);
+}
+
 static void test_total_quota(void **state)
 {
 	struct turn_shared *sh = xshared(30000, 30010, 0, 2);
@@ -225,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_user_quota),
 		cmocka_unit_test(test_total_quota),
 		cmocka_unit_test(test_alternate_ceiling),
+		cmocka_unit_test(test_alternate_rate_ceiling),
 		cmocka_unit_test(test_threads),
 	};
 

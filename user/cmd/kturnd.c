@@ -2,6 +2,7 @@
 /* kturnd: parse the configuration, open the log, run the server loop. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,18 @@
 
 #define SOFTWARE "kturn/" KTURN_VERSION
 
+/*
+ * kturn-alternate-max-bps: once a second the main thread sums what every
+ * worker relayed (as a scrape does) and stores the rate of the last second
+ * in turn_shared, where Allocate compares it with the ceiling.
+ */
+struct rate_sampler {
+	struct loop_timer t;
+	struct turn_metrics *m; /* scratch: a scrape is too big for the stack */
+	uint64_t bytes;		/* relayed at the last sample */
+	uint64_t at_ms;		/* CLOCK_MONOTONIC of the last sample */
+};
+
 struct daemon {
 	int argc; /* for re-reading the configuration on SIGHUP */
 	char **argv;
@@ -39,29 +52,59 @@ struct daemon {
 	struct ctl_daemon ctl_d; /* what kturnctl's commands see */
 	struct ctl_server *ctl;
 	struct metrics *metrics;
+	struct tls_store *tls; /* NULL: no TLS listener */
+	struct rate_sampler rate;
 	char node[256];
 };
 
-/* Re-read the configuration; only credentials change, allocations stay. 0 or -errno. */
+/*
+ * The TLS listener's certificate and key, re-read from the (re-read) paths.
+ * A listener cannot be added or removed here: that takes a restart.
+ */
+static int reload_tls(struct daemon *d, const struct kturn_conf *c)
+{
+	if (!d->tls) {
+		if (!c->no_tls && c->cert && c->pkey)
+			klog_warn("reload: no TLS listener runs; a restart starts one");
+		return 0;
+	}
+	if (c->no_tls || !c->cert || !c->pkey) {
+		klog_warn("reload: TLS is now off or has no cert/pkey; the TLS listener keeps its "
+			  "certificate until kturnd restarts");
+		return 0;
+	}
+	return tls_store__reload(d->tls, c->cert, c->pkey);
+}
+
+/*
+ * Re-read the configuration: credentials and the TLS certificate change,
+ * allocations and connections stay. Each part that fails keeps its current
+ * value. 0 or -errno (the first failure).
+ */
 static int reload(struct daemon *d)
 {
 	struct kturn_conf c;
-	int err;
+	int err, tls_err;
 
 	conf__defaults(&c);
 	err = conf__load(&c, d->argc, d->argv);
 	conf__log_diags(&c);
-	if (err)
-		klog_err("reload: configuration has errors, keeping the current credentials");
-	else if (d->turn && (err = turn_shared__reload(d->turn, &c)) < 0)
+	if (err) {
+		klog_err("reload: configuration has errors, keeping the current credentials and "
+			 "TLS certificate");
+		conf__free(&c);
+		return -EINVAL;
+	}
+	if (d->turn && (err = turn_shared__reload(d->turn, &c)) < 0)
 		klog_err("reload failed: %s", strerror(-err));
+	tls_err = reload_tls(d, &c);
 	conf__free(&c);
-	return err < 0 ? err : err ? -EINVAL : 0;
+	return err ? err : tls_err;
 }
 
 static int ctl_reload(void *arg)
 {
-	klog_info("kturnctl: reloading credentials");
+	klog_info("kturnctl: reloading credentials and TLS certificate");
 	return reload(arg);
 }
 
@@ -72,7 +115,7 @@ static void on_signal(struct loop_watch *w, uint32_t events)
 
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			klog_info("SIGHUP: reopening log, reloading credentials");
+			klog_info("SIGHUP: reopening log, reloading credentials and TLS cert");
 			log__reopen();
 			reload(d);
 			continue;
@@ -200,7 +243,7 @@ static unsigned worker_count(const struct kturn_conf *c)
  * TURN over TLS when a certificate and key are configured and no-tls is not
  * set; like coturn, no certificate means no TLS listener (said at start).
  */
-static int tls_setup(const struct kturn_conf *c, struct server_opts *so,
+static int tls_setup(const struct kturn_conf *c, struct daemon *d, struct server_opts *so,
 		     struct sockaddr_storage **addrs)
 {
 	int err;
@@ -212,11 +255,12 @@ static int tls_setup(const struct kturn_conf *c, struct server_opts *so,
 			  c->tls_listening_port);
 		return 0;
 	}
-	err = tls_ctx__new(&so->tls_ctx, c->cert, c->pkey);
+	err = tls_store__new(&d->tls, c->cert, c->pkey);
 	if (err) {
 		klog_err("cannot use cert %s / pkey %s", c->cert, c->pkey);
 		return err;
 	}
+	so->tls = d->tls;
 	err = listen_addrs(c, c->tls_listening_port, addrs, &so->n_tls_listen);
 	so->tls_listen = *addrs;
 	return err;
@@ -262,6 +306,39 @@ static uint64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+#define RATE_PERIOD_MS 1000
+
+static void rate_sample(struct loop_timer *t)
+{
+	struct daemon *d = t->arg;
+	struct rate_sampler *r = &d->rate;
+	uint64_t now = mono_ms(), bytes, dt;
+
+	metrics__gather(d->workers, r->m);
+	bytes = metrics__relayed_bytes(r->m);
+	dt = now > r->at_ms ? now - r->at_ms : 1;
+	/* counters only grow; a smaller sum (a worker skipped while stopping) counts as 0 */
+	turn_shared__set_rate(d->turn, bytes > r->bytes ? (bytes - r->bytes) * 8 * 1000 / dt : 0);
+	r->bytes = bytes;
+	r->at_ms = now;
+	loop__timer_arm(d->loop, t, RATE_PERIOD_MS);
+}
+
+/* Only with kturn-alternate-max-bps: otherwise nobody reads the rate. */
+static int rate_setup(const struct kturn_conf *c, struct daemon *d)
+{
+	if (!c->alternate_max_bps)
+		return 0;
+	d->rate.m = malloc(sizeof(*d->rate.m));
+	if (!d->rate.m)
+		return -ENOMEM;
+	d->rate.at_ms = mono_ms();
+	loop_timer__init(&d->rate.t, rate_sample, d);
+	klog_info("alternate-server bandwidth ceiling: %" PRIu64 " bits/s relayed",
+		  c->alternate_max_bps);
+	return loop__timer_arm(d->loop, &d->rate.t, RATE_PERIOD_MS);
 }
 
 /*
@@ -342,7 +419,7 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 
 	so.listen = addrs;
 	if (!err)
-		err = tls_setup(c, &so, &tls_addrs);
+		err = tls_setup(c, d, &so, &tls_addrs);
 	/* Signals are blocked before the workers start, so they inherit the mask. */
 	if (!err)
 		err = loop__new(&d->loop);
@@ -354,6 +431,8 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 		control_setup(c, d);
 		err = metrics_setup(c, d);
 	}
+	if (!err)
+		err = rate_setup(c, d);
 	if (!err && c->pidfile && (err = pidfile_write(c->pidfile)) < 0)
 		klog_err("cannot write pidfile %s: %s", c->pidfile, strerror(-err));
 	else if (!err && c->pidfile)
@@ -371,7 +450,8 @@ static int serve(const struct kturn_conf *c, struct daemon *d)
 	if (d->sigfd > 0)
 		close(d->sigfd);
 	loop__free(d->loop);
-	tls_ctx__free(so.tls_ctx);
+	free(d->rate.m);
+	tls_store__free(d->tls); /* after the workers: no session is made any more */
 	free(tls_addrs);
 	free(addrs);
 	if (wrote_pidfile) /* never another instance's */

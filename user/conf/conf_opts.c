@@ -252,7 +252,11 @@ const struct conf_opt conf_opts[] = {
 	     "<ip[:port]>", "alternate server for TLS clients, port 5349 by default; repeatable"),
 	UINT("kturn-alternate-max-allocations", 0, alternate_max_allocations, 0, UINT32_MAX, "<n>",
 	     "redirect to an alternate server only while this node (all workers) holds n or more "
-	     "allocations; 0 = always redirect, as coturn does"),
+	     "allocations; with neither ceiling every Allocate is redirected, as coturn does"),
+	UINT("kturn-alternate-max-bps", 0, alternate_max_bps, 0, UINT64_MAX, "<bits/s>",
+	     "redirect to an alternate server only while this node (all workers, all planes) "
+	     "relays this many bits per second or more (measured over the last second); "
+	     "0 = no bandwidth ceiling"),
 
 	/* logging and process */
 	STR("log-file", 'l', log_file, NULL, "<file>", "log file; \"stdout\", \"stderr\" or \"-\""),

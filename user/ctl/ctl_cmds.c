@@ -313,8 +313,8 @@ static int cmd_reload(struct req *r, const char **why)
 	int err = r->d->reload ? r->d->reload(r->d->reload_arg) : -ENOTSUP;
 
 	if (err) {
-		*why = "reload failed: the configuration has errors (see the log); the current "
-		       "credentials stay";
+		*why = "reload failed: the configuration has errors or the TLS certificate cannot "
+		       "be used (see the log); what failed keeps its current value";
 		return err;
 	}
 	strbuf__puts(r->out, r->json ? "{\"reloaded\":true}\n" : "credentials reloaded\n");

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "kturn/net.h"
@@ -76,6 +77,7 @@ static int pump_up(struct tls_pair *p)
 			d->shut = true;
 			return 0;
 		}
+		ERR_clear_error(); /* SSL_get_error reads the thread's queue: start it empty */
 		int n = SSL_read(p->ssl, d->buf, BUF_SIZE);
 
 		if (n > 0) {
@@ -97,6 +99,7 @@ static int pump_down(struct tls_pair *p)
 
 	for (;;) {
 		while (d->off < d->len) {
+			ERR_clear_error();
 			int n = SSL_write(p->ssl, d->buf + d->off, (int)(d->len - d->off));
 
 			if (n <= 0) {
@@ -110,7 +113,9 @@ static int pump_down(struct tls_pair *p)
 		d->len = d->off = 0;
 		if (d->eof) {
 			if (!d->shut) {
+				ERR_clear_error();
 				SSL_shutdown(p->ssl); /* close_notify, then the FIN */
+				ERR_clear_error();
 				if (shutdown(p->w[0].fd, SHUT_WR) < 0 && errno != ENOTCONN)
 					return -errno;
 			}

@@ -21,3 +21,13 @@ void metrics__gather(struct workers *w, struct turn_metrics *m)
 	for (unsigned i = 0; i < workers__count(w); i++)
 		workers__call(w, i, on_metrics, m); /* a stopped worker is skipped */
 }
+
+uint64_t metrics__relayed_bytes(const struct turn_metrics *m)
+{
+	uint64_t sum = 0;
+
+	for (int p = 0; p < TURN_PLANE_N; p++)
+		for (int d = 0; d < TURN_DIR_N; d++)
+			sum += m->c.bytes[p][d];
+	return sum;
+}

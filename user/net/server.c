@@ -187,7 +187,7 @@ static int open_listeners(struct server *s)
 {
 	const struct server_opts *o = &s->opts;
 	size_t per = (size_t)o->udp + (size_t)o->tcp;
-	size_t n_tls = o->tls_ctx ? o->n_tls_listen : 0;
+	size_t n_tls = o->tls ? o->n_tls_listen : 0;
 	int err = 0;
 
 	s->listeners = calloc(o->n_listen * per + n_tls, sizeof(*s->listeners));

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "kturn/log.h"
 #include "kturn/net.h"
 #include "kturn/stun.h"
@@ -71,7 +73,9 @@ void tcp_client__close(struct tcp_client *c, const char *why)
 		turn_server__flush(c->conn.ts);
 	}
 	if (c->ssl) {
+		ERR_clear_error();
 		SSL_shutdown(c->ssl); /* best effort close_notify; never waits */
+		ERR_clear_error();    /* its failure must not end the next session */
 		SSL_free(c->ssl);
 	}
 	release(c, true);
@@ -105,7 +109,12 @@ static int update_interest(struct tcp_client *c)
 	return loop__mod(c->srv->loop, &c->w, ev);
 }
 
-/* OpenSSL's result as ours: bytes, 0 at a clean close, -EAGAIN, -EPROTO. */
+/*
+ * OpenSSL's result as ours: bytes, 0 at a clean close, -EAGAIN, -EPROTO.
+ * SSL_get_error reads this thread's error queue, which every session of the
+ * worker shares: each TLS call starts with an empty queue, or an
+ * error left by another session ends this one.
+ */
 static ssize_t tls_result(struct tcp_client *c, int n)
 {
 	int e = SSL_get_error(c->ssl, n);
@@ -127,8 +136,10 @@ static ssize_t conn_read(struct tcp_client *c, void *p, size_t len)
 {
 	ssize_t n;
 
-	if (c->ssl)
+	if (c->ssl) {
+		ERR_clear_error();
 		return tls_result(c, SSL_read(c->ssl, p, (int)(len > INT_MAX ? INT_MAX : len)));
+	}
 	do
 		n = recv(c->w.fd, p, len, 0);
 	while (n < 0 && errno == EINTR);
@@ -141,6 +152,7 @@ static ssize_t conn_write(struct tcp_client *c, const void *p, size_t len)
 	ssize_t n;
 
 	if (c->ssl) {
+		ERR_clear_error();
 		n = tls_result(c, SSL_write(c->ssl, p, (int)(len > INT_MAX ? INT_MAX : len)));
 		return n == 0 ? -EPIPE : n;
 	}
@@ -431,7 +443,7 @@ static void client_io(struct loop_watch *w, uint32_t events)
 /* Server side of TLS on an accepted socket; the handshake runs inside SSL_read. */
 static int tls_attach(struct tcp_client *c, int fd)
 {
-	c->ssl = SSL_new(c->srv->opts.tls_ctx);
+	c->ssl = tls_store__ssl_new(c->srv->opts.tls);
 	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
 		tls_log_errors("TLS session setup failed");
 		SSL_free(c->ssl);

@@ -5,6 +5,7 @@
  * sockets, then the success response.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -220,9 +221,10 @@ static ssize_t try_alternate(struct turn_req *rq, const struct sockaddr_storage 
 
 	net_addr_str((const void *)&rq->conn->client, client, sizeof(client));
 	net_addr_str((const void *)alt, to, sizeof(to));
-	klog_info("turn redirect user=%s transport=%s client=%s alternate=%s allocations=%zu",
+	klog_info("turn redirect user=%s transport=%s client=%s alternate=%s allocations=%zu "
+		  "relayed_bps=%" PRIu64,
 		  rq->auth.user[0] ? rq->auth.user : "-", kt_transport_name(rq->conn->transport),
-		  client, to, turn_shared__allocations(rq->ts->sh));
+		  client, to, turn_shared__allocations(rq->ts->sh), turn_shared__rate(rq->ts->sh));
 	turn_req__start(rq, STUN_ERROR);
 	stun_build__error(&rq->b, 300, NULL);
 	stun_build__addr(&rq->b, STUN_ATTR_ALTERNATE_SERVER, (const void *)alt);

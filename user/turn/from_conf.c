@@ -197,8 +197,9 @@ static int alternates(struct turn_shared *sh, const struct kturn_conf *c)
 		klog_info("alternate servers: %zu UDP, %zu TCP, %zu TLS; redirecting %s",
 			  c->alternate_servers.n, tcp->n,
 			  c->tls_alternate_servers.n ? c->tls_alternate_servers.n : tcp->n,
-			  c->alternate_max_allocations ? "when this node is full"
-						       : "every Allocate");
+			  c->alternate_max_allocations || c->alternate_max_bps
+				  ? "when this node is full"
+				  : "every Allocate");
 	return err;
 }
 
@@ -266,6 +267,7 @@ int turn_shared__from_conf(struct turn_shared **out, const struct kturn_conf *c,
 		.auth_fail_burst = c->auth_fail_burst,
 		.auth_fail_rate = c->auth_fail_rate,
 		.alt_max_allocs = c->alternate_max_allocations,
+		.alt_max_bps = c->alternate_max_bps,
 	};
 	struct auth_opts ao = {
 		.mode = c->auth,

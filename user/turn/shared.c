@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <search.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -63,6 +64,7 @@ struct turn_shared {
 
 	/* failed authentications per source; has its own lock, not mu */
 	struct auth_limit *limit;
+	_Atomic uint64_t rate_bps; /* relayed, all workers: written once a second by main */
 };
 
 static uint64_t mono_s(void)
@@ -313,6 +315,30 @@ static bool alt_next(struct alt_list *l, int family, struct sockaddr_storage *ou
 	return false;
 }
 
+void turn_shared__set_rate(struct turn_shared *sh, uint64_t bps)
+{
+	atomic_store_explicit(&sh->rate_bps, bps, memory_order_relaxed);
+}
+
+uint64_t turn_shared__rate(const struct turn_shared *sh)
+{
+	return atomic_load_explicit(&sh->rate_bps, memory_order_relaxed);
+}
+
+/*
+ * Whether Allocate goes to an alternate server: at/over a ceiling
+ * (allocations, relayed rate), or always when neither is set. Locked.
+ */
+static bool at_ceiling(struct turn_shared *sh)
+{
+	const struct turn_opts *o = &sh->o;
+
+	if (!o->alt_max_allocs && !o->alt_max_bps)
+		return true;
+	return (o->alt_max_allocs && sh->total >= o->alt_max_allocs) ||
+	       (o->alt_max_bps && turn_shared__rate(sh) >= o->alt_max_bps);
+}
+
 int turn_shared__quota_take(struct turn_shared *sh, const char *user)
 {
 	return turn_shared__admit(sh, user, KT_TRANSPORT_UDP, AF_UNSPEC, NULL);
@@ -325,7 +351,7 @@ int turn_shared__admit(struct turn_shared *sh, const char *user, enum kt_transpo
 	int err = 0;
 
 	pthread_mutex_lock(&sh->mu);
-	if (alt && (unsigned)t < TURN_ALT_LISTS && sh->total >= sh->o.alt_max_allocs &&
+	if (alt && (unsigned)t < TURN_ALT_LISTS && at_ceiling(sh) &&
 	    alt_next(&sh->alt[t], family, alt))
 		err = -EXDEV;
 	else if (sh->o.total_quota && sh->total >= sh->o.total_quota)

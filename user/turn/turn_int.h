@@ -160,8 +160,9 @@ void turn_shared__put_port(struct turn_shared *sh, uint16_t port);
 /* 0, or -EDQUOT when user-quota/total-quota is reached. user may be NULL. */
 int turn_shared__quota_take(struct turn_shared *sh, const char *user);
 /*
- * quota_take, but first the alternate-server ceiling: while this node holds
- * alt_max_allocs or more allocations (or always, when it is 0) and an
+ * quota_take, but first the alternate-server ceilings: while this node holds
+ * alt_max_allocs or more allocations or relays alt_max_bps or more (or
+ * always, when neither is set) and an
  * alternate server of the client's family is configured for transport t,
  * nothing is counted, *alt is the next one (round robin) and the result is
  * -EXDEV. Otherwise as quota_take.
