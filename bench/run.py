@@ -29,6 +29,8 @@ Environment:
   BENCH_OUT        markdown output (BENCHMARKS.md in the tree)
   BENCH_RESULTS    results directory (bench/results)
   BENCH_PORT_BASE  first port used on loopback (29000; below the ephemeral range)
+  BENCH_KEEP_LOGS=1 keep the relays' logs (/tmp/kturn-bench-suite-PID)
+bench/run.py --report rebuilds BENCHMARKS.md and the chart from results.json.
 """
 
 import datetime
@@ -740,6 +742,7 @@ def write_markdown(info, summary, results, servers_cmd, topo_desc, chart_ok):
     L.append("| kturn-bench | %s |" % info["kturn_bench"])
     L.append("| coturn | %s (Debian) |" % info["coturn"])
     L.append("| load average at start | %s |" % " ".join(info["loadavg"]))
+    L.append("| open-file limit | %s |" % info.get("nofile"))
     L.append("| runs per cell | %d, interleaved (every server once per workload, then again), "
              "median of the successful runs |" % RUNS)
     L.append("| mode | %s |" % ("BENCH_QUICK (smoke)" if QUICK else ("BENCH_FULL" if FULL else "default")))
@@ -858,7 +861,9 @@ def write_markdown(info, summary, results, servers_cmd, topo_desc, chart_ok):
         L += targets(summary, topo)
         if PAIRS_K < 10000:
             L.append("")
-            L.append("The connections workload held %d pairs (BENCH_FULL=1 holds 10,000)." % PAIRS_K)
+            L.append("The connections workload held %d pairs (BENCH_FULL=1 holds 10,000)%s." % (
+                PAIRS_K, "; capped: the open-file limit (hard RLIMIT_NOFILE %s) could not be "
+                "raised" % info.get("nofile") if info.get("pairs_capped") else ""))
         L.append("")
     L.append("## Findings")
     L.append("")
@@ -895,7 +900,7 @@ def write_chart(summary):
             vals.append("?" if v is None else "%.2f" % v)
         pp_rows.append('"%s" %s' % (topo, " ".join(vals)))
     for rows in (bulk_rows, pp_rows):
-        if not any(re.search(r" [0-9]", r) for r in rows):
+        if not any(re.search(r" [0-9.]+$| [0-9.]+ ", r.rsplit('"', 1)[1]) for r in rows):
             rows[:] = [re.sub(r" \?", " 0", r) for r in rows]  # gnuplot needs one number
     with open(os.path.join(RESULTS, "bulk.dat"), "w") as f:
         f.write("# group " + " ".join(cols) + "\n" + "\n".join(bulk_rows) + "\n")
@@ -965,9 +970,21 @@ def main():
         print("bench: missing %s (build with make, or set KTURN_BIN)" % ", ".join(missing),
               file=sys.stderr)
         return 2
+    global PAIRS_K
     nofile = raise_nofile()
     info = machine_info()
     info["nofile"] = nofile
+    # kturn-bench holds 2 fds per pair (+1 per allocation of 100 pairs), so does the relay
+    cap = (nofile - 300) * 100 // 201 // 100 * 100
+    if PAIRS_K > cap:
+        log("RLIMIT_NOFILE is %d and cannot be raised: connections holds %d pairs, not %d" % (
+            nofile, cap, PAIRS_K))
+        info["pairs_capped"] = "%d (RLIMIT_NOFILE %d)" % (cap, nofile)
+        PAIRS_K = cap
+        for w in WORKLOADS_ALL:
+            if w.name == "conns":
+                w.args[w.args.index("-k") + 1] = str(cap)
+                w.title = "connections: %d pairs set up and held" % cap
     log("kturn %s, KTURN_BIN=%s, %d runs, topologies %s, servers %s, workdir %s" % (
         info["commit"], BIN, RUNS, ",".join(TOPOLOGIES), ",".join(SERVERS), WORK))
     results, servers_cmd, topo_desc = [], {}, {}
@@ -1051,8 +1068,13 @@ def main():
                    "results": results}, f, indent=1)
     chart_ok = write_chart(summary)
     write_markdown(info, summary, results, servers_cmd, topo_desc, chart_ok)
-    log("done in %.0f s: %s, %s/results.json%s; server logs in %s" % (
-        info["duration_s"], OUT, RESULTS, ", bench.png" if chart_ok else "", WORK))
+    if ENV.get("BENCH_KEEP_LOGS") == "1":
+        where = "server logs kept in " + WORK
+    else:
+        shutil.rmtree(WORK, ignore_errors=True)
+        where = "server logs removed (BENCH_KEEP_LOGS=1 keeps them)"
+    log("done in %.0f s: %s, %s/results.json%s; %s" % (
+        info["duration_s"], OUT, RESULTS, ", bench.png" if chart_ok else "", where))
     return 130 if interrupted else 0
 
 
