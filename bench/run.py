@@ -29,6 +29,7 @@ Environment:
   BENCH_OUT        markdown output (BENCHMARKS.md in the tree)
   BENCH_RESULTS    results directory (bench/results)
   BENCH_PORT_BASE  first port used on loopback (29000; below the ephemeral range)
+  BENCH_NOTE       a line for the machine table (e.g. where the binaries came from)
   BENCH_KEEP_LOGS=1 keep the relays' logs (/tmp/kturn-bench-suite-PID)
 bench/run.py --report rebuilds BENCHMARKS.md and the chart from results.json.
 """
@@ -132,6 +133,25 @@ def proc_rss_kib(pid):
     except OSError:
         pass
     return None
+
+
+def proc_wakeups(pid):
+    """voluntary context switches of every thread: how often the process slept
+    and was woken (an idle relay of spliced pairs should hardly ever be)."""
+    n = 0
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return None
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        n += int(line.split()[1])
+        except OSError:
+            pass
+    return n
 
 
 def kernel_workers():
@@ -461,6 +481,7 @@ def run_cell(topo, kind, server, wl):
     pid = server.pid if server else None
     cpu0 = proc_cpu(pid) if pid else None
     rss0 = proc_rss_kib(pid) if pid else None
+    wk0 = proc_wakeups(pid) if pid else None
     slab0 = meminfo_kib("Slab")
     kw0 = kernel_workers()
     logoff = server.log_size() if server else 0
@@ -478,6 +499,7 @@ def run_cell(topo, kind, server, wl):
     wall = time.monotonic() - t0
     kw1 = kernel_workers()
     cpu1 = proc_cpu(pid) if pid else None
+    wk1 = proc_wakeups(pid) if pid else None
     slab1 = meminfo_kib("Slab")
     if sampler:
         sampler.finish()
@@ -523,6 +545,8 @@ def run_cell(topo, kind, server, wl):
         if "server_cpu_s" in res:
             # CPU over the whole kturn-bench run (setup included), per second of it
             res["server_cpu_pct"] = round(100.0 * res["server_cpu_s"] / wall, 2)
+        if server and wk0 is not None and wk1 is not None:
+            res["server_wakeups_per_s"] = round((wk1 - wk0) / wall, 1)
         res["kernel_workers_pct"] = round(100.0 * res["kernel_workers_cpu_s"] / wall, 2)
     return res
 
@@ -551,6 +575,8 @@ def metric_defs():
         ("bulk1", "gbps", "bulk 1 pair both dirs", "Gb/s", jget("gbps"), True),
         ("bulk1", "cpu", "  server process CPU", "% of a core", lambda r: r.get("server_cpu_pct"), False),
         ("bulk1", "kw", "  kworker+ksoftirqd CPU (system)", "% of a core", lambda r: r.get("kernel_workers_pct"), False),
+        ("bulk1", "wake", "  server wakeups (voluntary context switches)", "1/s",
+         lambda r: r.get("server_wakeups_per_s"), False),
         ("bulk8", "gbps", "bulk 8 pairs both dirs", "Gb/s", jget("gbps"), True),
         ("bulk8", "cpu", "  server process CPU", "% of a core", lambda r: r.get("server_cpu_pct"), False),
         ("bulk8", "kw", "  kworker+ksoftirqd CPU (system)", "% of a core", lambda r: r.get("kernel_workers_pct"), False),
@@ -558,6 +584,9 @@ def metric_defs():
         ("pingpong", "p90_us", "ping-pong 64 B p90", "µs", jget("p90_us"), False),
         ("pingpong", "p99_us", "ping-pong 64 B p99", "µs", jget("p99_us"), False),
         ("pingpong", "rate", "ping-pong round trips", "1/s", jget("rate_per_s"), True),
+        ("pingpong", "cpu", "  server process CPU", "% of a core", lambda r: r.get("server_cpu_pct"), False),
+        ("pingpong", "wake", "  server wakeups (voluntary context switches)", "1/s",
+         lambda r: r.get("server_wakeups_per_s"), False),
         ("conns", "rate", "connections setup rate", "pairs/s", jget("setup_rate_per_s"), True),
         ("conns", "est", "  pairs established", "pairs", jget("established"), True),
         ("conns", "rss", "  server RSS growth per 1,000 pairs", "KiB", rss_per_k, False),
@@ -743,6 +772,8 @@ def write_markdown(info, summary, results, servers_cmd, topo_desc, chart_ok):
     L.append("| coturn | %s (Debian) |" % info["coturn"])
     L.append("| load average at start | %s |" % " ".join(info["loadavg"]))
     L.append("| open-file limit | %s |" % info.get("nofile"))
+    if info.get("note"):
+        L.append("| note | %s |" % info["note"])
     L.append("| runs per cell | %d, interleaved (every server once per workload, then again), "
              "median of the successful runs |" % RUNS)
     L.append("| mode | %s |" % ("BENCH_QUICK (smoke)" if QUICK else ("BENCH_FULL" if FULL else "default")))
@@ -764,6 +795,9 @@ def write_markdown(info, summary, results, servers_cmd, topo_desc, chart_ok):
              "other activity on the machine and the client side's softirq work; sockmap's "
              "psock backlog worker (sk_psock_backlog) runs in a kworker and is counted here. "
              "Softirq work done in the context of a process is not seen here.")
+    L.append("- **server wakeups**: voluntary context switches of all the relay's threads "
+             "(/proc/PID/task/*/status) over the run, per second: how often it slept in "
+             "epoll_wait and was woken.")
     L.append("- **RSS per 1,000 pairs**: VmRSS of the relay sampled every 0.2 s while the "
              "connections workload holds its pairs; (peak − before the cell) × 1000 / pairs "
              "established. Kernel socket memory is not in RSS. A relay that keeps its heap "
@@ -805,7 +839,7 @@ def write_markdown(info, summary, results, servers_cmd, topo_desc, chart_ok):
                 ca, cb = summary.get((topo, a, wl)), summary.get((topo, b, wl))
                 va = ca["metrics"].get(key) if ca and ca["ok_runs"] else None
                 vb = cb["metrics"].get(key) if cb and cb["ok_runs"] else None
-                if key in ("cpu", "kw", "est", "loss", "slab"):
+                if key in ("cpu", "kw", "est", "loss", "slab", "wake"):
                     row.append("")
                 else:
                     row.append(fmt_ratio(ratio(va, vb)))
@@ -974,6 +1008,8 @@ def main():
     nofile = raise_nofile()
     info = machine_info()
     info["nofile"] = nofile
+    info["note"] = ENV.get("BENCH_NOTE", "")
+    info["kturn_bin"] = BIN
     # kturn-bench holds 2 fds per pair (+1 per allocation of 100 pairs), so does the relay
     cap = (nofile - 300) * 100 // 201 // 100 * 100
     if PAIRS_K > cap:
