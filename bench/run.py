@@ -1005,6 +1005,12 @@ def main():
               file=sys.stderr)
         return 2
     global PAIRS_K
+    h = subprocess.run([KBENCH, "--help"], capture_output=True, text=True)
+    if "bulk" not in h.stdout + h.stderr or "--direct" not in h.stdout + h.stderr:
+        print("bench: %s has no bulk mode or --direct: it predates the kturn-bench workloads "
+              "(issue 5); build a tree that has them or point KTURN_BIN elsewhere" % KBENCH,
+              file=sys.stderr)
+        return 2
     nofile = raise_nofile()
     info = machine_info()
     info["nofile"] = nofile
