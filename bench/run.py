@@ -620,8 +620,10 @@ def summarize(results):
         c["ok_runs"] = len(good)
         c["n"] = len(c["runs"])
         c["metrics"] = {}
+        c["metrics_all"] = {}
         for wl, key, _t, _u, fn, _h in defs:
             if wl == k[2]:
+                c["metrics_all"][key] = median([fn(r) for r in c["runs"] if r.get("kturn_bench")])
                 runs = [r for r in good if r.get("run") == 0] if key == "rss1" else good
                 c["metrics"][key] = median([fn(r) for r in runs])
         # diagnostics: medians over every run (failed ones too: they are the interesting ones)
@@ -665,7 +667,11 @@ def cell_text(c, key, first=True):
         return "n/a"
     v = c["metrics"].get(key)
     if c["ok_runs"] == 0:
-        return "failed (%s)" % short_reason(c["reasons"]) if first else "–"
+        if not first:
+            return "–"
+        va = c["metrics_all"].get(key)
+        return "failed (%s)%s" % (short_reason(c["reasons"]),
+                                  " [%s measured anyway]" % fmt(va) if va is not None else "")
     s = fmt(v)
     if c["ok_runs"] < c["n"] and first:
         s += " (%d/%d failed: %s)" % (c["n"] - c["ok_runs"], c["n"], short_reason(c["reasons"]))
