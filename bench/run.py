@@ -1105,6 +1105,10 @@ def main():
         if interrupted:
             break
     info["duration_s"] = round(time.monotonic() - t_start, 1)
+    if interrupted:
+        shutil.rmtree(WORK, ignore_errors=True)
+        log("interrupted: %s and %s left as they were" % (OUT, RESULTS))
+        return 130
     summary = summarize(results)
     with open(os.path.join(RESULTS, "results.json"), "w") as f:
         json.dump({"machine": info, "runs": RUNS, "quick": QUICK, "full": FULL,
