@@ -1068,7 +1068,13 @@ def main():
                 port += 1
                 relay += 900
                 ok = srv.start()
-                log("%s: %s %s (pid %s)" % (tname, s, "started" if ok else srv.error, srv.pid))
+                plane = ""
+                if ok and s in ("sockmap", "splice"):
+                    m = re.search(r"data plane: (\w+)", srv.log_since(0))
+                    plane = " data plane: %s" % (m.group(1) if m else "? (no 'data plane:' log line)")
+                    servers_cmd[(tname, s)] += "   # kturnd said" + plane
+                log("%s: %s %s (pid %s)%s" % (tname, s, "started" if ok else srv.error, srv.pid,
+                                              plane))
                 servers[s] = srv
             for run in range(RUNS):
                 for w in WORKLOADS:
