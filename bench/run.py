@@ -29,6 +29,7 @@ Environment:
   BENCH_OUT        markdown output (BENCHMARKS.md in the tree)
   BENCH_RESULTS    results directory (bench/results)
   BENCH_PORT_BASE  first port used on loopback (29000; below the ephemeral range)
+  BENCH_KTURN_COMMIT the commit KTURN_BIN was built from, when not this tree's
   BENCH_NOTE       a line for the machine table (e.g. where the binaries came from)
   BENCH_KEEP_LOGS=1 keep the relays' logs (/tmp/kturn-bench-suite-PID)
 bench/run.py --report rebuilds BENCHMARKS.md and the chart from results.json.
@@ -65,6 +66,18 @@ PORT_BASE = int(ENV.get("BENCH_PORT_BASE", "29000"))
 USER, PASSWORD, REALM = "bench", "bench-password", "kturn.bench"
 TAG = "kbs%d" % (os.getpid() % 100000)
 WORK = "/tmp/kturn-bench-suite-%d" % os.getpid()
+_HELP = {}
+
+
+def help_has(binary, word):
+    """Whether `binary --help` mentions word (options differ between versions)."""
+    if binary not in _HELP:
+        try:
+            r = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10)
+            _HELP[binary] = r.stdout + r.stderr
+        except OSError:
+            _HELP[binary] = ""
+    return word in _HELP[binary]
 
 # Cell sizes: default < 10 min in all, QUICK ~1 min.
 SEC_BULK = "1" if QUICK else ("5" if FULL else "3")
@@ -199,7 +212,8 @@ def machine_info():
     kb = sh(KBENCH, "--version", check=False)
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": commit + ("+dirty" if dirty else ""), "coturn": coturn or "?",
+            "commit": ENV.get("BENCH_KTURN_COMMIT") or commit + ("+dirty" if dirty else ""),
+            "suite_commit": commit + ("+dirty" if dirty else ""), "coturn": coturn or "?",
             "kturn_bench": (kb.stdout or kb.stderr).strip(), "loadavg": open("/proc/loadavg").read().split()[:3]}
 
 
@@ -308,6 +322,9 @@ class Server:
                          "--allow-loopback-peers", "--no-tls", "--no-cli",
                          "--kturn-data-plane", kind, "--kturn-bpf-pin-dir", self.pin_dir,
                          "--log-file", self.log, "--verbose"]
+            if help_has(KTURND, "--kturn-control-socket"):
+                # never the default /run/kturn/kturnd.sock: another kturnd may own it
+                self.argv += ["--kturn-control-socket", os.path.join(self.dir, "control.sock")]
         elif kind == "coturn":
             self.argv = [TURNSERVER, "-n", "--listening-ip", topo.server_ip,
                          "--listening-port", str(port), "--relay-ip", topo.relay_ip,
@@ -370,9 +387,13 @@ class Server:
 
     def bpf_pairs(self):
         """kturnctl pairs (sockmap plane), read in kturnd's mount namespace."""
-        r = subprocess.run(["nsenter", "-t", str(self.pid), "-m", KTURNCTL, "--pin-dir",
-                            self.pin_dir, "--json", "pairs"], capture_output=True, text=True,
-                           timeout=5)
+        argv = ["nsenter", "-t", str(self.pid), "-m", KTURNCTL, "--pin-dir", self.pin_dir,
+                "--json", "pairs"]
+        if help_has(KTURNCTL, "--socket"):
+            # a kturnctl that asks kturnd first answers per pair, without the verdict's
+            # counters; with no kturnd at that path it reads the pinned maps per socket
+            argv[5:5] = ["--socket", os.path.join(self.dir, "no-such-socket")]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=5)
         if r.returncode != 0:
             return None
         try:
@@ -773,7 +794,10 @@ def write_markdown(info, summary, results, servers_cmd, topo_desc, chart_ok):
     L.append("| date | %s |" % info["date"])
     L.append("| CPU | %s, %d cores |" % (info["cpu"], info["cores"]))
     L.append("| kernel | %s |" % info["kernel"])
-    L.append("| kturn commit | %s |" % info["commit"])
+    L.append("| kturn commit (binaries) | %s |" % info["commit"])
+    L.append("| binaries | %s |" % info.get("kturn_bin", "build/bin"))
+    if info.get("suite_commit") and info["suite_commit"] != info["commit"]:
+        L.append("| bench suite commit | %s |" % info["suite_commit"])
     L.append("| kturn-bench | %s |" % info["kturn_bench"])
     L.append("| coturn | %s (Debian) |" % info["coturn"])
     L.append("| load average at start | %s |" % " ".join(info["loadavg"]))
