@@ -1027,8 +1027,6 @@ def report_only():
 def main():
     if "--report" in sys.argv[1:]:
         return report_only()
-    os.makedirs(WORK, exist_ok=True)
-    os.makedirs(RESULTS, exist_ok=True)
     missing = [p for p in (KTURND, KTURNCTL, KBENCH) if not os.access(p, os.X_OK)]
     if missing:
         print("bench: missing %s (build with make, or set KTURN_BIN)" % ", ".join(missing),
@@ -1041,6 +1039,8 @@ def main():
               "(issue 5); build a tree that has them or point KTURN_BIN elsewhere" % KBENCH,
               file=sys.stderr)
         return 2
+    os.makedirs(WORK, exist_ok=True)
+    os.makedirs(RESULTS, exist_ok=True)
     nofile = raise_nofile()
     info = machine_info()
     info["nofile"] = nofile
