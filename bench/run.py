@@ -810,7 +810,8 @@ def write_markdown(info, summary, results, servers_cmd, topo_desc, chart_ok):
         L.append("| note | %s |" % info["note"])
     L.append("| runs per cell | %d, interleaved (every server once per workload, then again), "
              "median of the successful runs |" % RUNS)
-    L.append("| mode | %s |" % ("BENCH_QUICK (smoke)" if QUICK else ("BENCH_FULL" if FULL else "default")))
+    L.append("| mode | %s%s |" % ("BENCH_QUICK (smoke)" if QUICK else ("BENCH_FULL" if FULL else "default"),
+                                  ", %.0f s in all" % info["duration_s"] if info.get("duration_s") else ""))
     L.append("")
     if chart_ok:
         L.append("![bulk Gb/s and ping-pong p50 per server](bench/results/bench.png)")
