@@ -4,6 +4,7 @@
 #   make test       install, build, run every test (unit, fuzz smoke, integration)
 #   make deps       install missing Debian packages (idempotent)
 #   make fuzz       build and run the libFuzzer targets (FUZZ_SECONDS each)
+#   make bench      benchmarks: direct / kturnd sockmap / splice / coturn -> BENCHMARKS.md
 #   make V=1        show full commands; SANITIZE=1 builds with ASan+UBSan
 .DEFAULT_GOAL := all
 
@@ -134,6 +135,12 @@ test: deps all $(MANS) $(FUZZ_BINS)
 	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) tests/run.sh
 
 TEST_FUZZ_SECONDS ?= 20
+
+# Benchmarks (issue 5): bench/run.py, < 10 min; BENCH_QUICK=1 ~1 min, BENCH_FULL=1 10,000 pairs.
+bench: all
+	$(Q)bench/deps.sh
+	$(Q)KTURN_BIN=$${KTURN_BIN:-$(BUILD)/bin} $(PYTHON) bench/run.py
+.PHONY: bench
 
 test-unit: all
 	$(Q)BUILD=$(BUILD) tests/run.sh unit
