@@ -202,6 +202,11 @@ static ssize_t recv_parked(struct sockmap_pair_rt *p, int i)
 		errno = EAGAIN;
 		return -1;
 	}
+	/* the buffer comes with the first parked byte: most pairs never pause */
+	if (!s->buf && !(s->buf = malloc(PARK_BUF))) {
+		errno = ENOMEM;
+		return -1;
+	}
 	return recv(s->w.fd, s->buf, (size_t)q < PARK_BUF ? (size_t)q : PARK_BUF, MSG_DONTWAIT);
 }
 
@@ -457,18 +462,12 @@ int sockmap_pair__new(struct sockmap_pair_rt **out, struct loop *l, struct sockm
 		return err; /* fds stay the caller's */
 	}
 	p->in_map = true;
-	/* a parking buffer each, lazily filled: a pause can come at any time */
-	for (int i = 0; i < 2 && !err; i++)
-		if (!(p->side[i].buf = malloc(PARK_BUF)))
-			err = -ENOMEM;
 	for (int i = 0; i < 2 && !err; i++)
 		err = loop__add(l, &p->side[i].w, EPOLLRDHUP | EPOLLIN);
 	if (err) {
 		sockmap__remove_pair(sm, &p->pair, NULL);
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < 2; i++)
 			loop__del(l, &p->side[i].w);
-			free(p->side[i].buf);
-		}
 		free(p);
 		return err; /* fds stay the caller's */
 	}
