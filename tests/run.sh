@@ -54,8 +54,13 @@ run_fuzz() {
 		work="$logdir/corpus-$name"
 		mkdir -p "$work" "$BUILD/fuzz-artifacts"
 		[ -d "$corpus" ] && cp -r "$corpus/." "$work/"
+		# tests/fuzz/<target>.dict if there is one, else the codec's stun.dict
 		dict=()
-		[ -f tests/fuzz/stun.dict ] && dict=(-dict=tests/fuzz/stun.dict)
+		if [ -f "tests/fuzz/$name.dict" ]; then
+			dict=(-dict="tests/fuzz/$name.dict")
+		elif [ -f tests/fuzz/stun.dict ]; then
+			dict=(-dict=tests/fuzz/stun.dict)
+		fi
 		echo "== fuzz $name (${FUZZ_SECONDS}s)"
 		if "$t" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "${dict[@]}" \
 			-artifact_prefix="$BUILD/fuzz-artifacts/$name-" "$work" >"$logdir/$name.log" 2>&1; then

@@ -131,7 +131,7 @@ struct fsock {
 	unsigned qn;
 	/* TCP */
 	uint8_t *rx; /* also the pipe buffer for K_PIPE_R */
-	size_t rx_len;
+	size_t rx_len, rx_cap;
 	bool pending;	 /* in a listener's backlog, not accepted yet */
 	int listener;	 /* backlog owner while pending */
 	bool connecting; /* connect() in progress, outcome not decided */
@@ -1114,9 +1114,13 @@ static void push_bytes(struct fsock *s, const uint8_t *p, size_t len)
 		len = RX_MAX - s->rx_len;
 	if (!len)
 		return;
-	if (!s->rx) {
-		s->rx = malloc(RX_MAX);
-		CHECK(s->rx);
+	if (s->rx_len + len > s->rx_cap) {
+		size_t cap = s->rx_len + len;
+		uint8_t *rx = realloc(s->rx, cap);
+
+		CHECK(rx);
+		s->rx = rx;
+		s->rx_cap = cap;
 	}
 	memcpy(s->rx + s->rx_len, p, len);
 	s->rx_len += len;
