@@ -102,7 +102,7 @@ size_t nonce__make(const struct auth *a, const struct sockaddr *client, uint64_t
 #define UDP_QMAX     64		  /* datagrams a fake UDP socket holds */
 #define PIPE_CAP     65536
 #define CHECK_MAX    (64 * 1024) /* client stream bytes kept for the framing check */
-#define SPIN_MAX     2000	 /* ready batches in a row before the next op anyway */
+#define SPIN_MAX     2000	 /* ready batches in a row with no op between: a busy loop */
 #define WALL_BASE    1800000000ull
 #define LISTEN_PORT  3478
 #define REALM	     "fuzz.realm"
@@ -853,7 +853,7 @@ static uint32_t readiness(const struct fsock *s)
 			r |= EPOLLRDHUP;
 		if (s->rst)
 			r |= EPOLLERR | EPOLLHUP;
-		if (!s->blocked && !s->rst)
+		if (!s->blocked || s->rst) /* a reset socket is "writable": the send fails */
 			r |= EPOLLOUT;
 		return r;
 	default:
@@ -884,6 +884,22 @@ WRAP(int, epoll_wait, int epfd, struct epoll_event *ev, int max, int timeout)
 		}
 		if (n && g.spins++ < SPIN_MAX)
 			return n;
+		/*
+		 * Ready again and again with no new input: the server is not
+		 * consuming what wakes it (a busy loop on a real kernel too).
+		 */
+		if (n && getenv("FUZZ_SERVER_TRACE"))
+			for (int i = 0; i < n; i++) {
+				const struct loop_watch *w = ev[i].data.ptr;
+				const struct fsock *f = fake(w->fd);
+
+				fprintf(stderr,
+					"trace spin fd=%d kind=%d want=0x%x events=0x%x client=%d "
+					"eof=%d blocked=%d rx=%zu\n",
+					w->fd, f->kind, f->ev, ev[i].events, f->client, f->eof,
+					f->blocked, f->rx_len);
+			}
+		CHECK(!n);
 		g.spins = 0;
 		if (timeout == 0)
 			return 0; /* a timer is due: let it run first */
