@@ -157,6 +157,7 @@ static struct {
 	struct loop *loop;
 	struct auth *auth;
 	struct fsock fd[NFD];
+	int hi; /* slots at or above are free: loops stop there */
 	unsigned spins;
 	uint16_t next_port;
 	uint8_t sig[STUN_MAX_MSG_LEN + 256];
@@ -214,12 +215,14 @@ static int fd_of(const struct fsock *s)
 
 static struct fsock *slot_new(enum kind k)
 {
-	for (int i = 0; i < NFD; i++)
+	for (int i = 0; i < NFD; i++) /* lowest free, as the kernel does */
 		if (g.fd[i].kind == K_FREE) {
 			memset(&g.fd[i], 0, sizeof(g.fd[i]));
 			g.fd[i].kind = k;
 			g.fd[i].listener = -1;
 			g.fd[i].peer = -1;
+			if (i >= g.hi)
+				g.hi = i + 1;
 			return &g.fd[i];
 		}
 	return NULL;
@@ -273,12 +276,12 @@ static struct fsock *pick(unsigned k, bool (*pred)(const struct fsock *))
 {
 	unsigned n = 0;
 
-	for (int i = 0; i < NFD; i++)
+	for (int i = 0; i < g.hi; i++)
 		n += pred(&g.fd[i]);
 	if (!n)
 		return NULL;
 	k %= n;
-	for (int i = 0; i < NFD; i++)
+	for (int i = 0; i < g.hi; i++)
 		if (pred(&g.fd[i]) && !k--)
 			return &g.fd[i];
 	return NULL;
@@ -315,11 +318,11 @@ static void free_slot(struct fsock *s)
 	free(s->rx);
 	free(s->chk);
 	if (s->kind == K_PIPE_R)
-		for (int i = 0; i < NFD; i++)
+		for (int i = 0; i < g.hi; i++)
 			if (g.fd[i].kind == K_PIPE_W && g.fd[i].peer == (int)(s - g.fd))
 				g.fd[i].peer = -1;
 	if (s->kind == K_LISTEN)
-		for (int i = 0; i < NFD; i++)
+		for (int i = 0; i < g.hi; i++)
 			if (g.fd[i].pending && g.fd[i].listener == (int)(s - g.fd))
 				free_slot(&g.fd[i]);
 	memset(s, 0, sizeof(*s));
@@ -481,7 +484,7 @@ WRAP(int, bind, int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	/* UDP ports come from the pool and must be unique; TCP relay sockets share theirs */
 	if (s->kind == K_UDP)
-		for (int i = 0; i < NFD; i++)
+		for (int i = 0; i < g.hi; i++)
 			if (same_bound(s, &g.fd[i]))
 				return fail(EADDRINUSE);
 	s->bound = true;
@@ -506,7 +509,7 @@ WRAP(int, accept4, int fd, struct sockaddr *sa, socklen_t *len, int flags)
 	if (!s)
 		return __real_accept4(fd, sa, len, flags);
 	CHECK(s->kind == K_LISTEN);
-	for (int i = 0; i < NFD; i++)
+	for (int i = 0; i < g.hi; i++)
 		if (g.fd[i].pending && g.fd[i].listener == (int)(s - g.fd)) {
 			struct fsock *c = &g.fd[i];
 			socklen_t n = sizeof(struct sockaddr_in);
@@ -832,7 +835,7 @@ static uint32_t readiness(const struct fsock *s)
 	case K_UDP:
 		return (s->qh ? EPOLLIN : 0) | EPOLLOUT;
 	case K_LISTEN:
-		for (int i = 0; i < NFD; i++)
+		for (int i = 0; i < g.hi; i++)
 			if (g.fd[i].pending && g.fd[i].listener == (int)(s - g.fd))
 				return EPOLLIN;
 		return 0;
@@ -872,7 +875,7 @@ WRAP(int, epoll_wait, int epfd, struct epoll_event *ev, int max, int timeout)
 	for (;;) {
 		int n = 0;
 
-		for (int i = 0; i < NFD && n < max; i++) {
+		for (int i = 0; i < g.hi && n < max; i++) {
 			struct fsock *s = &g.fd[i];
 			uint32_t r;
 
