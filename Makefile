@@ -4,6 +4,7 @@
 #   make test       install, build, run every test (unit, fuzz smoke, integration)
 #   make deps       install missing Debian packages (idempotent)
 #   make fuzz       build and run the libFuzzer targets (FUZZ_SECONDS each)
+#   make soak       kturnd under churning UDP + RFC 6062 load (SOAK_SECONDS), leak checks
 #   make V=1        show full commands; SANITIZE=1 builds with ASan+UBSan
 .DEFAULT_GOAL := all
 
@@ -140,6 +141,12 @@ build-fuzz: $(FUZZ_BINS)
 fuzz: deps $(FUZZ_BINS)
 	$(Q)BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz
 
+# Not part of make test: SOAK_SECONDS of load, then descriptors, BPF map
+# entries and RSS must come back to baseline (see TESTING.md).
+SOAK_SECONDS ?= 600
+soak: deps all
+	$(Q)KTURN_BUILD=$(BUILD) $(PYTHON) tests/soak/soak.py --seconds $(SOAK_SECONDS)
+
 RUN_PORT ?= 3478
 RUN_MIN_PORT ?= 61000
 RUN_MAX_PORT ?= 61999
@@ -198,7 +205,7 @@ clean:
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
-.PHONY: all deps run test test-unit test-integ fuzz build-fuzz clean format install man
+.PHONY: all deps run test test-unit test-integ fuzz build-fuzz soak clean format install man
 .SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
