@@ -28,7 +28,9 @@
  *
  * Input: one flags byte (FINGERPRINT on responses, a user quota of 1,
  * max-bps, channel numbers limited to RFC 5766, an IPv6 relay address
- * offered), then operations, one opcode byte each (modulo OP_COUNT):
+ * offered, two workers: two servers on the one loop sharing the TURN state,
+ * so a ConnectionBind that lands on the other worker is handed over through
+ * its mailbox), then operations, one opcode byte each (modulo OP_COUNT):
  *
  *   OP_UDP       c len16 bytes   datagram from client c to the UDP listener
  *   OP_UDP_SIGN  c len16 bytes   same, but a STUN request is re-signed first
@@ -482,8 +484,11 @@ WRAP(int, bind, int fd, const struct sockaddr *sa, socklen_t len)
 		else
 			((struct sockaddr_in *)&s->local)->sin_port = htons(port);
 	}
-	/* UDP ports come from the pool and must be unique; TCP relay sockets share theirs */
-	if (s->kind == K_UDP)
+	/*
+	 * UDP relay ports come from the pool and must be unique; TCP relay
+	 * sockets share theirs, the workers' listeners (SO_REUSEPORT) too.
+	 */
+	if (s->kind == K_UDP && port_of(&s->local) != LISTEN_PORT)
 		for (int i = 0; i < g.hi; i++)
 			if (same_bound(s, &g.fd[i]))
 				return fail(EADDRINUSE);
@@ -1163,12 +1168,13 @@ static struct fsock *new_conn(struct fsock *li, const struct sockaddr_storage *f
 
 static void op_udp(bool signed_)
 {
-	struct fsock *li = pick(0, is_listener_udp);
 	struct sockaddr_storage from;
+	unsigned c = in_u8() & 3;
+	struct fsock *li = pick(c, is_listener_udp); /* SO_REUSEPORT: a worker per client */
 	const uint8_t *p;
 	size_t len;
 
-	client_addr(&from, in_u8() & 3, 0);
+	client_addr(&from, c, 0);
 	p = in_bytes(&len);
 	if (signed_)
 		p = sign(p, &len, &from);
@@ -1211,7 +1217,7 @@ static bool next_op(void)
 	case OP_TCP_OPEN:
 		k = in_u8() & 3;
 		client_addr(&from, k, (uint16_t)(41000 + g.next_port++ % 1000));
-		s = pick(0, is_turn_listen);
+		s = pick(g.next_port, is_turn_listen); /* the workers take turns */
 		if (s && (s = new_conn(s, &from)))
 			s->client = true;
 		break;
@@ -1275,6 +1281,7 @@ enum {
 	F_MAX_BPS = 1 << 2,
 	F_RFC5766 = 1 << 3,
 	F_RELAY6 = 1 << 4,
+	F_TWO_WORKERS = 1 << 5, /* two servers share the TURN state: ConnectionBind hand-offs */
 };
 
 static struct auth *make_auth(void)
@@ -1315,7 +1322,8 @@ static void run(uint8_t flags)
 	struct kturn_conf *conf = calloc(1, sizeof(*conf));
 	struct turn_shared *sh = NULL;
 	struct peer_filter *pf = NULL;
-	struct server *srv = NULL;
+	struct server *srv[2] = {NULL, NULL};
+	int workers = (flags & F_TWO_WORKERS) ? 2 : 1;
 	struct server_opts so;
 
 	CHECK(conf);
@@ -1343,9 +1351,11 @@ static void run(uint8_t flags)
 		.tcp_tx_max = 16384,
 		.turn = sh,
 	};
-	CHECK(server__new(&srv, g.loop, &so) == 0);
+	for (int i = 0; i < workers; i++)
+		CHECK(server__new(&srv[i], g.loop, &so) == 0);
 	CHECK(loop__run(g.loop) == 0);
-	server__free(srv);
+	for (int i = 0; i < workers; i++)
+		server__free(srv[i]);
 	loop__free(g.loop);
 	turn_shared__free(sh);
 	free(conf);

@@ -28,7 +28,7 @@ import stunpy as S  # noqa: E402
 
 (OP_UDP, OP_UDP_SIGN, OP_TCP_OPEN, OP_TCP, OP_TCP_SIGN, OP_CLOCK, OP_PEER_UDP, OP_CLOSE,
  OP_PEER_TCP, OP_CONNECTED, OP_BLOCK) = range(11)
-F_FINGERPRINT, F_QUOTA, F_MAX_BPS, F_RFC5766, F_RELAY6 = 1, 2, 4, 8, 16
+F_FINGERPRINT, F_QUOTA, F_MAX_BPS, F_RFC5766, F_RELAY6, F_TWO_WORKERS = 1, 2, 4, 8, 16, 32
 
 # The fake world's addresses (fuzz_server.c client_addr/peer_addr).
 PEER = [("198.51.100.1", 5000), ("198.51.100.1", 5001), ("198.51.100.2", 5002),
@@ -161,12 +161,12 @@ def seed_udp_fp(cids):
     ])
 
 
-def seed_tcp(cids):
+def seed_tcp(cids, flags=0):
     """RFC 6062: TCP allocation, Connect + ConnectionBind, a peer connecting in, data, closes."""
     c0, c1 = (cids + [CID_PLACEHOLDER, CID_PLACEHOLDER])[:2]
     # TCP connections (fake sockets in slot order): 0 control, 1 connect to peer 2,
     # 2 data for it, then 3 the peer that connects in, 4 its data connection.
-    return bytes([0]) + b"".join([
+    return bytes([flags]) + b"".join([
         tcp_open(0),
         tcp(0, req(S.ALLOCATE, [transport(17)])),  # 401 over TCP
         tcp(0, req(S.ALLOCATE, [transport(6)]), sign=True),
@@ -217,6 +217,7 @@ def seed_tcp_channel(cids):
 SEEDS = {"udp_allocate_permission_channel_expiry": seed_udp,
          "udp_fingerprint_quota_maxbps_rfc5766": seed_udp_fp,
          "tcp_rfc6062_connect_bind_attempt": seed_tcp,
+         "tcp_rfc6062_two_workers_handoff": lambda cids: seed_tcp(cids, F_TWO_WORKERS),
          "tcp_udp_allocation_channeldata_ipv6": seed_tcp_channel}
 
 # What the trace must show for each seed (method, class) and error codes seen.
@@ -227,6 +228,8 @@ EXPECT = {
                                              ("0x009", 2, 0), ("0x003", 3, 437)],
     "tcp_rfc6062_connect_bind_attempt": [("0x003", 3, 401), ("0x003", 2, 0), ("0x00a", 2, 0),
                                          ("0x00b", 2, 0), ("0x00c", 1, 0), ("0x00a", 3, 447)],
+    "tcp_rfc6062_two_workers_handoff": [("0x003", 3, 401), ("0x003", 2, 0), ("0x00a", 2, 0),
+                                        ("0x00b", 2, 0), ("0x00c", 1, 0), ("0x00a", 3, 447)],
     "tcp_udp_allocation_channeldata_ipv6": [("0x003", 2, 0), ("0x003", 3, 437),
                                             ("0x009", 2, 0), ("0x00a", 3, 400)],
 }
@@ -261,6 +264,8 @@ def main():
             cids = got
         seen = {(m, c, e) for m, c, i, e in trace}
         missing = [x for x in EXPECT[name] if x not in seen]
+        if "handoff" in name and "tcp handoff" not in log:
+            missing.append("a ConnectionBind handed to the other worker")
         if missing:
             sys.exit(f"{name}: expected responses missing {missing}\n{log}")
         with open(os.path.join(out, name), "wb") as f:
