@@ -272,8 +272,6 @@ def tcp_cycle(server, rnd, st, stop):
                     rest, why = T.read_until_eof(s)
                     if rest or why != "eof":
                         raise AssertionError("after FIN: %r %s" % (rest[:16], why))
-                data.close()
-                peer.close()
                 st.add("tcp_fin")
             elif how < 0.7:
                 rst_close(data)
@@ -289,11 +287,19 @@ def tcp_cycle(server, rnd, st, stop):
             r = ctl.request(S.REFRESH, [(S.LIFETIME, S.u32(0))])
             st.add("tcp_deleted")
         else:
+            ctl.sock.shutdown(socket.SHUT_WR)  # FIN: kturnd must close its side
+            _, why = T.read_until_eof(ctl.sock)
+            if why != "eof":
+                raise AssertionError("control connection after FIN: %s" % why)
             st.add("tcp_control_closed")
     finally:
+        # After the protocol-level close (FIN both ways, checked above), drop
+        # with an RST: thousands of loopback connections a minute would
+        # otherwise sit in TIME_WAIT and crowd the ephemeral ports (this run's
+        # and any other test's on the machine).
         for s in socks:
             try:
-                s.close()
+                rst_close(s)
             except OSError:
                 pass
 
