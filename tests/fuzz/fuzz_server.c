@@ -57,8 +57,11 @@
  * Checks beyond the sanitizers: every datagram the listener sends a client
  * parses as STUN (FINGERPRINT correct when present) or as ChannelData; the
  * byte stream a TCP client receives frames as STUN/ChannelData until the
- * data plane writes raw peer bytes to it; every fake descriptor is closed
- * once the server is freed.
+ * data plane writes raw peer bytes to it; every response carries a
+ * transaction id some client sent; after every operation the shared
+ * allocation count equals the workers' allocations (0 after teardown); the
+ * loop goes idle once the input stops (no busy loop); every fake descriptor
+ * is closed once the server is freed.
  *
  * Global state: g (the fake kernel, reset per input) and the log level
  * set once (log__open to /dev/null, debug) - libFuzzer gives no other
@@ -93,6 +96,7 @@
 #include "kturn/turn.h"
 
 #include "fuzz.h"
+#include "../../user/net/server_priv.h" /* struct server: its worker's turn_server */
 
 /* From user/auth/auth_int.h: the fuzzer signs with the server's own nonces. */
 size_t nonce__make(const struct auth *a, const struct sockaddr *client, uint64_t now,
@@ -106,6 +110,7 @@ size_t nonce__make(const struct auth *a, const struct sockaddr *client, uint64_t
 #define CHECK_MAX    (64 * 1024) /* client stream bytes kept for the framing check */
 #define SPIN_MAX     2000	 /* ready batches in a row with no op between: a busy loop */
 #define WALL_BASE    1800000000ull
+#define TID_RING     1024
 #define LISTEN_PORT  3478
 #define REALM	     "fuzz.realm"
 #define USER	     "fuzz"
@@ -144,6 +149,8 @@ struct fsock {
 	bool raw;    /* the data plane wrote to it: no more framing check */
 	uint8_t *chk;
 	size_t chk_len;
+	uint8_t tail[4 + STUN_TID_LEN - 1]; /* last bytes pushed: a cookie + tid split over ops */
+	size_t tail_len;
 	/* eventfd */
 	uint64_t counter;
 	/* pipe write end: index of the read end */
@@ -162,6 +169,11 @@ static struct {
 	int hi; /* slots at or above are free: loops stop there */
 	unsigned spins;
 	uint16_t next_port;
+	struct turn_shared *sh;
+	struct server *srv[2];
+	/* transaction ids seen in anything sent to the server (responses must echo one) */
+	uint8_t tids[TID_RING][STUN_TID_LEN];
+	unsigned n_tids;
 	uint8_t sig[STUN_MAX_MSG_LEN + 256];
 } g;
 
@@ -332,6 +344,43 @@ static void free_slot(struct fsock *s)
 
 /* --- checks on what the server sends ----------------------------------- */
 
+/* Every 12 bytes behind a magic cookie in what clients send may be a transaction id. */
+static void note_tids(const uint8_t *p, size_t len)
+{
+	static const uint8_t cookie[4] = {0x21, 0x12, 0xA4, 0x42};
+
+	for (size_t i = 4; i + 4 + STUN_TID_LEN <= len; i++)
+		if (!memcmp(p + i, cookie, 4))
+			memcpy(g.tids[g.n_tids++ % TID_RING], p + i + 4, STUN_TID_LEN);
+}
+
+/* The same over a stream, whose messages the input may split anywhere. */
+static void note_stream_tids(struct fsock *s, const uint8_t *p, size_t len)
+{
+	uint8_t *all = malloc(sizeof(s->tail) + len + 4);
+	size_t n = s->tail_len + len, keep;
+
+	CHECK(all);
+	memset(all, 0, 4); /* note_tids looks for the cookie from offset 4 */
+	memcpy(all + 4, s->tail, s->tail_len);
+	memcpy(all + 4 + s->tail_len, p, len);
+	note_tids(all, n + 4);
+	keep = n < sizeof(s->tail) ? n : sizeof(s->tail);
+	memcpy(s->tail, all + 4 + n - keep, keep);
+	s->tail_len = keep;
+	free(all);
+}
+
+static bool tid_seen(const uint8_t *tid)
+{
+	unsigned n = g.n_tids < TID_RING ? g.n_tids : TID_RING;
+
+	for (unsigned i = 0; i < n; i++)
+		if (!memcmp(g.tids[i], tid, STUN_TID_LEN))
+			return true;
+	return false;
+}
+
 /* FUZZ_SERVER_TRACE=1 in the environment: what the server sends, on stderr (seed checks). */
 static int trace = -1;
 
@@ -368,6 +417,9 @@ static void check_stun(const char *where, const uint8_t *p, size_t len)
 	CHECK(stun_msg__parse(&m, p, len) == 0);
 	if (m.fp_off)
 		CHECK(stun_msg__check_fingerprint(&m) == 0);
+	/* a response answers a request some client sent */
+	if (m.cls == STUN_SUCCESS || m.cls == STUN_ERROR)
+		CHECK(tid_seen(m.tid));
 	trace_msg(where, &m, len);
 }
 
@@ -1178,6 +1230,7 @@ static void op_udp(bool signed_)
 	p = in_bytes(&len);
 	if (signed_)
 		p = sign(p, &len, &from);
+	note_tids(p, len);
 	if (li)
 		push_dgram(li, &from, p, len);
 }
@@ -1193,7 +1246,19 @@ static void op_tcp(bool signed_)
 		return;
 	if (signed_)
 		p = sign(p, &len, &c->remote);
+	note_stream_tids(c, p, len);
 	push_bytes(c, p, len);
+}
+
+/* Allocations counted by the shared state are exactly those the workers hold. */
+static void check_counts(void)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < 2; i++)
+		if (g.srv[i])
+			n += turn_server__allocations(g.srv[i]->turn);
+	CHECK(turn_shared__allocations(g.sh) == n);
 }
 
 static bool next_op(void)
@@ -1205,6 +1270,7 @@ static bool next_op(void)
 	unsigned k;
 	uint16_t v;
 
+	check_counts();
 	if (!g.n)
 		return false;
 	switch (in_u8() % OP_COUNT) {
@@ -1322,7 +1388,7 @@ static void run(uint8_t flags)
 	struct kturn_conf *conf = calloc(1, sizeof(*conf));
 	struct turn_shared *sh = NULL;
 	struct peer_filter *pf = NULL;
-	struct server *srv[2] = {NULL, NULL};
+	struct server **srv = g.srv;
 	int workers = (flags & F_TWO_WORKERS) ? 2 : 1;
 	struct server_opts so;
 
@@ -1339,6 +1405,7 @@ static void run(uint8_t flags)
 	CHECK(peer_filter__new(&pf, conf) == 0);
 	CHECK(peer_filter__add_self(pf, (const struct sockaddr *)&listen_addr) == 0);
 	CHECK(turn_shared__new(&sh, &o, g.auth, pf) == 0);
+	g.sh = sh;
 	CHECK(loop__new(&g.loop) == 0);
 	so = (struct server_opts){
 		.handler = {.software = o.software, .fingerprint = o.fingerprint},
@@ -1354,8 +1421,11 @@ static void run(uint8_t flags)
 	for (int i = 0; i < workers; i++)
 		CHECK(server__new(&srv[i], g.loop, &so) == 0);
 	CHECK(loop__run(g.loop) == 0);
-	for (int i = 0; i < workers; i++)
+	for (int i = 0; i < workers; i++) {
 		server__free(srv[i]);
+		srv[i] = NULL;
+	}
+	CHECK(turn_shared__allocations(sh) == 0);
 	loop__free(g.loop);
 	turn_shared__free(sh);
 	free(conf);
