@@ -406,7 +406,7 @@ def main():
         base = sample(k.pid, pin_dir)
         print("baseline: " + fmt(base), flush=True)
         missing = [m for m, v in base["maps"].items() if v is None]
-        if missing:
+        if missing and args.plane != "splice":  # the splice plane pins no maps
             failures.append("maps not readable: %s" % ", ".join(missing))
         server = (LO, k.port)
         t0 = time.monotonic()
