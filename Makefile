@@ -124,7 +124,7 @@ FUZZ_SERVER_FLAGS := $(foreach f,$(FUZZ_SERVER_FAKE),-D$(f)=fuzz_$(f)) \
 	-Wl,$(subst $(fuzz_space),$(fuzz_comma),$(strip $(addprefix --wrap=,$(FUZZ_SERVER_WRAP))))
 
 $(BUILD)/fuzz/fuzz_server: tests/fuzz/fuzz_server.c tests/fuzz/fuzz.h $(FUZZ_SERVER_SRCS) \
-		$(wildcard include/kturn/*.h) | $(SKELS)
+		$(wildcard include/kturn/*.h user/*/*.h) | $(SKELS)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_SERVER_FLAGS) $< $(FUZZ_SERVER_SRCS) \
