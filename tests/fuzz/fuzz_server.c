@@ -96,11 +96,8 @@
 #include "kturn/turn.h"
 
 #include "fuzz.h"
+#include "../../user/auth/auth_int.h"     /* nonce__make: signed with the server's own nonces */
 #include "../../user/net/server_priv.h" /* struct server: its worker's turn_server */
-
-/* From user/auth/auth_int.h: the fuzzer signs with the server's own nonces. */
-size_t nonce__make(const struct auth *a, const struct sockaddr *client, uint64_t now,
-		   char out[]);
 
 #define FAKE_FD_BASE 0x40000000
 #define NFD	     128
@@ -194,7 +191,7 @@ static uint16_t in_u16(void)
 
 static const uint8_t *in_bytes(size_t *len)
 {
-	const uint8_t *p = g.p;
+	const uint8_t *p;
 
 	*len = in_u16();
 	if (*len > g.n)
@@ -1123,7 +1120,7 @@ static bool is_credential(uint16_t t)
  */
 static const uint8_t *sign(const uint8_t *p, size_t *len, const struct sockaddr_storage *client)
 {
-	char nonce[256];
+	char nonce[AUTH_NONCE_LEN + 1];
 	uint8_t key[16];
 	struct stun_attr_iter it;
 	struct stun_builder b;
