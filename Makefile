@@ -5,6 +5,7 @@
 #   make deps       install missing Debian packages (idempotent)
 #   make fuzz       build and run the libFuzzer targets (FUZZ_SECONDS each)
 #   make bench      benchmarks: direct / kturnd sockmap / splice / coturn -> BENCHMARKS.md
+#   make soak       kturnd under churning UDP + RFC 6062 load (SOAK_SECONDS), leak checks
 #   make V=1        show full commands; SANITIZE=1 builds with ASan+UBSan
 .DEFAULT_GOAL := all
 
@@ -109,6 +110,28 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_LIB_SRCS) $(wildcard in
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $< $(FUZZ_LIB_SRCS) -lssl -lcrypto -lidn -lz -o $@
 
+# The whole server on a fake kernel (see tests/fuzz/fuzz_server.c): every
+# socket, epoll and pipe call these modules make is --wrap'ed into an
+# in-memory fake; clock and randomness are renamed with -D so that
+# libFuzzer's own clock stays real.
+fuzz_comma := ,
+fuzz_space := $(fuzz_empty) $(fuzz_empty)
+FUZZ_SERVER_SRCS := $(FUZZ_LIB_SRCS) $(wildcard user/net/*.c user/turn/*.c user/dataplane/*.c \
+	user/conf/*.c)
+FUZZ_SERVER_WRAP := socket bind listen accept4 connect recv send sendto sendmmsg recvmmsg \
+	setsockopt getsockopt shutdown close fcntl pipe2 splice epoll_create1 epoll_ctl \
+	epoll_wait eventfd read write
+FUZZ_SERVER_FAKE := clock_gettime time getrandom RAND_bytes arc4random_uniform
+FUZZ_SERVER_FLAGS := $(foreach f,$(FUZZ_SERVER_FAKE),-D$(f)=fuzz_$(f)) \
+	-Wl,$(subst $(fuzz_space),$(fuzz_comma),$(strip $(addprefix --wrap=,$(FUZZ_SERVER_WRAP))))
+
+$(BUILD)/fuzz/fuzz_server: tests/fuzz/fuzz_server.c tests/fuzz/fuzz.h $(FUZZ_SERVER_SRCS) \
+		$(wildcard include/kturn/*.h user/*/*.h) | $(SKELS)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_SERVER_FLAGS) $< $(FUZZ_SERVER_SRCS) \
+		-lbpf -lelf -lz -lssl -lcrypto -lidn -lpthread -o $@
+
 # --- top-level targets --------------------------------------------------------------
 all: $(BPF_OBJS) $(SKELS) $(BINS) $(UNIT_BINS)
 
@@ -119,6 +142,12 @@ build-fuzz: $(FUZZ_BINS)
 
 fuzz: deps $(FUZZ_BINS)
 	$(Q)BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz
+
+# Not part of make test: SOAK_SECONDS of load, then descriptors, BPF map
+# entries and RSS must come back to baseline (see TESTING.md).
+SOAK_SECONDS ?= 600
+soak: deps all
+	$(Q)KTURN_BUILD=$(BUILD) $(PYTHON) tests/soak/soak.py --seconds $(SOAK_SECONDS)
 
 RUN_PORT ?= 3478
 RUN_MIN_PORT ?= 61000
@@ -205,7 +234,7 @@ clean:
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
-.PHONY: all deps run test test-unit test-integ fuzz build-fuzz clean format install man
+.PHONY: all deps run test test-unit test-integ fuzz build-fuzz soak clean format install man
 .SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -61,8 +61,13 @@ run_fuzz() {
 		work="$logdir/corpus-$name"
 		mkdir -p "$work" "$BUILD/fuzz-artifacts"
 		[ -d "$corpus" ] && cp -r "$corpus/." "$work/"
+		# tests/fuzz/<target>.dict if there is one, else the codec's stun.dict
 		dict=()
-		[ -f tests/fuzz/stun.dict ] && dict=(-dict=tests/fuzz/stun.dict)
+		if [ -f "tests/fuzz/$name.dict" ]; then
+			dict=(-dict="tests/fuzz/$name.dict")
+		elif [ -f tests/fuzz/stun.dict ]; then
+			dict=(-dict=tests/fuzz/stun.dict)
+		fi
 		local budget=(-max_total_time="$FUZZ_SECONDS")
 		[ "$FUZZ_SECONDS" = 0 ] && budget=(-runs=0) # corpus replay only
 		echo "== fuzz $name (${FUZZ_SECONDS}s)"

@@ -26,7 +26,8 @@ static inline size_t buf__len(const struct buf *b)
 
 static inline uint8_t *buf__begin(const struct buf *b)
 {
-	return b->data + b->head;
+	/* data is NULL until the first reserve and after buf__shrink: NULL + 0 is UB */
+	return b->data ? b->data + b->head : NULL;
 }
 
 /* Free space after tail. */

@@ -140,6 +140,9 @@ static void buf_append_consume_reserve(void **state)
 	assert_int_equal(b.tail, 0);
 	buf__shrink(&b, 0);
 	assert_null(b.data);
+	/* Empty and released: no pointer arithmetic on NULL (fuzz_server, UBSan). */
+	assert_null(buf__begin(&b));
+	assert_int_equal(buf__len(&b), 0);
 	buf__free(&b);
 }
 

@@ -101,10 +101,15 @@ static void touch(struct tcp_client *c)
 	c->progress = false;
 }
 
-/* Interest follows the output queue: read only when nothing is queued. */
+/*
+ * Interest follows the output queue: read only when nothing is queued.
+ * EPOLLRDHUP goes with reading: it stays raised once the client shuts down
+ * its side, so asking for it while waiting to write woke the worker for
+ * nothing, forever, for a client that half-closed and stopped reading.
+ */
 static int update_interest(struct tcp_client *c)
 {
-	uint32_t ev = EPOLLRDHUP | (buf__len(&c->tx) ? EPOLLOUT : EPOLLIN);
+	uint32_t ev = buf__len(&c->tx) ? EPOLLOUT : EPOLLIN | EPOLLRDHUP;
 
 	return loop__mod(c->srv->loop, &c->w, ev);
 }
