@@ -167,7 +167,7 @@ TEST_FUZZ_SECONDS ?= 20
 
 # Benchmarks (issue 5): bench/run.py, < 10 min; BENCH_QUICK=1 ~1 min, BENCH_FULL=1 10,000 pairs.
 bench: all
-	$(Q)bench/deps.sh
+	$(Q)scripts/deps.sh gnuplot-nox # the chart; coturn, bpftool, iproute2 are base deps
 	$(Q)KTURN_BIN=$${KTURN_BIN:-$(BUILD)/bin} $(PYTHON) bench/run.py
 .PHONY: bench
 

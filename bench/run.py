@@ -976,7 +976,7 @@ def write_chart(summary):
     with open(os.path.join(RESULTS, "pingpong.dat"), "w") as f:
         f.write("# group " + " ".join(cols) + "\n" + "\n".join(pp_rows) + "\n")
     if not shutil.which("gnuplot"):
-        log("gnuplot missing: no chart (bench/deps.sh installs gnuplot-nox)")
+        log("gnuplot missing: no chart (make bench installs gnuplot-nox)")
         return False
     r = subprocess.run(["gnuplot", "-e", "resdir='%s'" % RESULTS,
                         os.path.join(ROOT, "bench", "plot.gp")], capture_output=True, text=True)

@@ -1,12 +1,13 @@
 #!/bin/sh
-# Install the Debian packages kturn needs to build, run and test.
+# Install the Debian packages kturn needs to build, run and test, plus any
+# named as arguments (make bench: scripts/deps.sh gnuplot-nox).
 # Idempotent and quiet when everything is present; needs root to install.
 set -eu
 
 PKGS="make gcc clang llvm libclang-rt-14-dev pkg-config
 libbpf-dev bpftool libelf-dev zlib1g-dev libssl-dev libidn-dev
 libcmocka-dev python3 python3-pytest iproute2 coturn openssl help2man man-db
-libmicrohttpd-dev python3-prometheus-client"
+libmicrohttpd-dev python3-prometheus-client $*"
 
 missing=""
 for p in $PKGS; do
