@@ -11,6 +11,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 #include "kturn/bpf_abi.h"
 
@@ -99,6 +100,61 @@ static __always_inline bool paused(const struct kturn_sock_counters *cnt,
 	return cnt->pause_seq > resume || cnt->pass_bytes != read;
 }
 
+/*
+ * The skb's TCP sequence range, from its control block (TCP_SKB_CB: seq and
+ * end_seq stay at the head of skb->cb for sk_skb programs). False if it
+ * cannot be read.
+ */
+static __always_inline bool skb_seq(struct __sk_buff *skb, __u32 *seq, __u32 *end)
+{
+	__u32 cb[2];
+
+	if (bpf_probe_read_kernel(cb, sizeof(cb),
+				  (void *)skb + bpf_core_field_offset(struct sk_buff, cb)))
+		return false;
+	*seq = cb[0];
+	*end = cb[1];
+	return true;
+}
+
+/*
+ * Does this skb begin inside bytes the verdict has already seen? On 6.18
+ * the kernel sometimes hands the verdict an skb that starts up to one skb
+ * before where the previous one ended (bpf_abi.h, "Repeated bytes"). Such
+ * an skb is parked, and its repeated head recorded for userspace to cut.
+ */
+static __always_inline bool repeated(struct kturn_sock_counters *cnt,
+				     const struct kturn_sock_ctl *ctl, struct __sk_buff *skb,
+				     __u32 len)
+{
+	__u32 seq, end, over;
+
+	if (!skb_seq(skb, &seq, &end) || end - seq != len)
+		return false; /* no sequence numbers: nothing to compare */
+	if (!cnt->seq_set || (__s32)(cnt->next_seq - seq) <= 0) {
+		cnt->next_seq = end;
+		cnt->seq_set = 1;
+		return false;
+	}
+	over = cnt->next_seq - seq;
+	if (over > len)
+		over = len;
+	if (cnt->cuts - (ctl ? ctl->cuts_taken : 0) >= KTURN_CUTS) {
+		__sync_fetch_and_add(&cnt->cut_lost, 1);
+	} else {
+		__u32 slot = cnt->cuts % KTURN_CUTS;
+
+		cnt->cut_at[slot] = cnt->pass_bytes;
+		cnt->cut_len[slot] = over;
+		cnt->cuts++;
+	}
+	__sync_fetch_and_add(&cnt->repeats, 1);
+	__sync_fetch_and_add(&cnt->repeated_bytes, over);
+	if ((__s32)(end - cnt->next_seq) > 0)
+		cnt->next_seq = end;
+	return true;
+}
+
 SEC("sk_skb")
 int kturn_verdict(struct __sk_buff *skb)
 {
@@ -122,6 +178,10 @@ int kturn_verdict(struct __sk_buff *skb)
 	 */
 	if (len == 0 || !link || !cnt || cnt->redirect_fail)
 		goto pass;
+	if (repeated(cnt, ctl, skb, len)) {
+		cnt->pause_seq = (ctl ? ctl->resume_seq : 0) + 1;
+		goto pass;
+	}
 	partner = link->partner_cookie;
 	if (paused(cnt, ctl))
 		goto pass;

@@ -19,7 +19,7 @@
 #include <linux/types.h>
 #endif
 
-#define KTURN_BPF_ABI_VERSION 3
+#define KTURN_BPF_ABI_VERSION 4
 
 /*
  * Map names, also used as file names under the pin directory. Kernel object
@@ -52,6 +52,9 @@ struct kturn_sock_link {
 /* This socket is the pair's side B (the peer side); clear: side A (client). */
 #define KTURN_LINK_F_SIDE_B (1u << 0)
 
+/* Repeated-byte records the verdict keeps for userspace (bpf_abi.h, "Repeated bytes"). */
+#define KTURN_CUTS 8
+
 /*
  * Per-socket counters, written only by the verdict (atomic adds); userspace
  * creates the zeroed entry before the socket enters the sockhash and deletes
@@ -68,6 +71,14 @@ struct kturn_sock_counters {
 	__u64 pause_seq;     /* paused while pause_seq > kturn_sock_ctl.resume_seq */
 	__u32 partner_base;  /* partner's write_seq when this socket first redirected */
 	__u32 base_set;	     /* partner_base is valid */
+	__u64 repeats;	     /* skbs that began inside bytes already verdicted */
+	__u64 repeated_bytes; /* bytes those skbs repeated (cut by userspace) */
+	__u64 cuts;	     /* cut records written (ring index: cuts % KTURN_CUTS) */
+	__u64 cut_lost;	     /* repeats not recorded: the ring was full */
+	__u64 cut_at[KTURN_CUTS];  /* parked-stream offset of a repeat's first byte */
+	__u64 cut_len[KTURN_CUTS]; /* its repeated bytes, to drop there */
+	__u32 next_seq;	     /* TCP sequence after the last verdicted byte */
+	__u32 seq_set;	     /* next_seq is valid */
 };
 
 /*
@@ -94,6 +105,7 @@ struct kturn_sock_ctl {
 	__u64 resume_seq; /* the pause_seq userspace has resolved */
 	__u64 user_read;  /* parked bytes userspace has read from this socket */
 	__u64 user_sent;  /* of those, bytes userspace has written to the partner */
+	__u64 cuts_taken; /* cut records userspace has copied out of the counters */
 };
 
 /*
@@ -122,6 +134,21 @@ struct kturn_sock_ctl {
  */
 
 /*
+ * Repeated bytes. On kernel 6.18, under load and while bytes are being
+ * parked, the verdict is sometimes handed an skb whose TCP sequence range
+ * begins before the end of the previous one (typically by exactly one skb):
+ * forwarding it whole would repeat those bytes in the stream (measured:
+ * bench/FINDINGS.md). The verdict reads each skb's sequence range from its
+ * control block and tracks where the stream has got to (next_seq). An skb
+ * that starts earlier is parked - the direction pauses, so nothing
+ * overtakes it - and its repeated head is recorded in a ring of KTURN_CUTS
+ * "drop cut_len bytes at parked offset cut_at" records; userspace copies
+ * the records out (kturn_sock_ctl.cuts_taken) before it reads those bytes
+ * and drops them from the parked stream it relays. A full ring (cut_lost)
+ * cannot be repaired: userspace resets the pair.
+ */
+
+/*
  * Contents of the single entry of KTURN_MAP_INFO. abi_version stays the first
  * field in every version, so any loader can read it from any pinned info map.
  */
@@ -134,8 +161,8 @@ struct kturn_info {
 };
 
 _Static_assert(sizeof(struct kturn_sock_link) == 24, "kturn_sock_link layout");
-_Static_assert(sizeof(struct kturn_sock_counters) == 64, "kturn_sock_counters layout");
-_Static_assert(sizeof(struct kturn_sock_ctl) == 24, "kturn_sock_ctl layout");
+_Static_assert(sizeof(struct kturn_sock_counters) == 104 + 16 * KTURN_CUTS, "kturn_sock_counters layout");
+_Static_assert(sizeof(struct kturn_sock_ctl) == 32, "kturn_sock_ctl layout");
 _Static_assert(sizeof(struct kturn_alloc_counters) == 48, "kturn_alloc_counters layout");
 _Static_assert(sizeof(struct kturn_info) == 24, "kturn_info layout");
 _Static_assert(sizeof(KTURN_MAP_SOCKHASH) <= 16 && sizeof(KTURN_MAP_LINK) <= 16 &&

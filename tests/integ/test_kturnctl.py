@@ -16,7 +16,18 @@ import pytest
 import kturnd as K
 
 KTURNCTL = os.path.join(os.path.dirname(K.binary()), "kturnctl")
-ABI_VERSION = 3  # KTURN_BPF_ABI_VERSION
+ABI_VERSION = 4  # KTURN_BPF_ABI_VERSION
+
+
+# struct kturn_sock_counters {fwd_bytes, fwd_packets, pass_bytes, pass_packets, redirect_fail,
+#   pauses, pause_seq, partner_base, base_set, repeats, repeated_bytes, cuts, cut_lost,
+#   cut_at[KTURN_CUTS], cut_len[KTURN_CUTS], next_seq, seq_set}
+KTURN_CUTS = 8
+COUNTERS = struct.Struct("<7QII4Q%dQ%dQII" % (KTURN_CUTS, KTURN_CUTS))
+
+
+def counters(*first7):
+    return COUNTERS.pack(*first7, 0, 0, *([0] * (4 + 2 * KTURN_CUTS)), 0, 0)
 
 
 def run(*args, check=True):
@@ -53,7 +64,7 @@ def update(path, key, value):
 def test_info_and_pairs(pin_dir):
     make_map(pin_dir / "kturn_info", "array", 4, 24, "kturn_info")
     make_map(pin_dir / "kturn_link", "hash", 8, 24, "kturn_link")
-    make_map(pin_dir / "kturn_sock_cnt", "hash", 8, 64, "kturn_sock_cnt")
+    make_map(pin_dir / "kturn_sock_cnt", "hash", 8, COUNTERS.size, "kturn_sock_cnt")
     # struct kturn_info {abi_version, owner_pid, owner_start, max_socks, _pad}
     update(pin_dir / "kturn_info", struct.pack("<I", 0),
            struct.pack("<IIQII", ABI_VERSION, os.getpid(), 12345, 4096, 0))
@@ -61,10 +72,8 @@ def test_info_and_pairs(pin_dir):
     # struct kturn_sock_link {partner_cookie, alloc_id, pair_id, flags, _pad}
     update(pin_dir / "kturn_link", struct.pack("<Q", 1001), struct.pack("<QIIII", 1002, 7, 0xabcdef, 0, 0))
     update(pin_dir / "kturn_link", struct.pack("<Q", 1002), struct.pack("<QIIII", 1001, 7, 0xabcdef, 1, 0))
-    # struct kturn_sock_counters {fwd_bytes, fwd_packets, pass_bytes, pass_packets, redirect_fail,
-    #                             pauses, pause_seq, partner_base, base_set}
-    update(pin_dir / "kturn_sock_cnt", struct.pack("<Q", 1001), struct.pack("<QQQQQQQII", 1 << 33, 900, 5, 1, 0, 3, 3, 0, 0))
-    update(pin_dir / "kturn_sock_cnt", struct.pack("<Q", 1002), struct.pack("<QQQQQQQII", 777, 3, 0, 0, 2, 0, 0, 0, 0))
+    update(pin_dir / "kturn_sock_cnt", struct.pack("<Q", 1001), counters(1 << 33, 900, 5, 1, 0, 3, 3))
+    update(pin_dir / "kturn_sock_cnt", struct.pack("<Q", 1002), counters(777, 3, 0, 0, 2, 0, 0))
 
     info = json.loads(run(KTURNCTL, "--pin-dir", str(pin_dir), "--json", "info").stdout)
     assert info == {"pin_dir": str(pin_dir), "abi_version": ABI_VERSION, "owner_pid": os.getpid(),

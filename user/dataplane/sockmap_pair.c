@@ -33,6 +33,10 @@ struct pside {
 	bool clear;	    /* the partner's redirect backlog was seen empty since the pause */
 	uint64_t pause_seen; /* the verdict's pause_seq that `clear` refers to */
 	uint64_t resumed;    /* the pause_seq resolved (kturn_sock_ctl.resume_seq) */
+	/* parked-stream ranges of repeated bytes to drop, in stream order */
+	uint64_t cut_at[KTURN_CUTS], cut_end[KTURN_CUTS];
+	unsigned n_cuts;
+	uint64_t cuts_taken; /* the verdict's cut records copied here */
 	uint8_t *buf;	    /* parked bytes read, not yet written to the partner */
 	size_t len, off;
 };
@@ -72,7 +76,7 @@ static bool verdicted_twice(struct sockmap_pair_rt *p, int i, const struct kturn
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
-	uint64_t seen = c->fwd_bytes + c->pass_bytes;
+	uint64_t seen = c->fwd_bytes + c->pass_bytes - c->repeated_bytes;
 
 	if (getsockopt(p->side[i].w.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
 	    seen <= ti.tcpi_bytes_received)
@@ -82,6 +86,67 @@ static bool verdicted_twice(struct sockmap_pair_rt *p, int i, const struct kturn
 		 p->pair.pair_id, i, (unsigned long long)seen,
 		 (unsigned long long)ti.tcpi_bytes_received);
 	return true;
+}
+
+/*
+ * Copy the verdict's new cut records (bpf_abi.h, "Repeated bytes"); false
+ * when one was lost or there is no room (the stream cannot be repaired).
+ */
+static bool take_cuts(struct sockmap_pair_rt *p, int i, const struct kturn_sock_counters *c)
+{
+	struct pside *s = &p->side[i];
+
+	if (c->cut_lost) {
+		klog_err("sockmap: pair %u side %d: the kernel repeated bytes more often than "
+			 "kturnd could record, resetting the pair",
+			 p->pair.pair_id, i);
+		return false;
+	}
+	/* the cuts read past are done */
+	while (s->n_cuts && s->cut_end[0] <= s->user_read) {
+		memmove(s->cut_at, s->cut_at + 1, (s->n_cuts - 1) * sizeof(s->cut_at[0]));
+		memmove(s->cut_end, s->cut_end + 1, (s->n_cuts - 1) * sizeof(s->cut_end[0]));
+		s->n_cuts--;
+	}
+	for (; s->cuts_taken < c->cuts; s->cuts_taken++) {
+		unsigned slot = (unsigned)(s->cuts_taken % KTURN_CUTS);
+
+		if (s->n_cuts == KTURN_CUTS)
+			return false;
+		klog_info("sockmap: pair %u side %d: the kernel repeated %llu bytes at parked offset "
+			  "%llu: cut",
+			  p->pair.pair_id, i, (unsigned long long)c->cut_len[slot],
+			  (unsigned long long)c->cut_at[slot]);
+		s->cut_at[s->n_cuts] = c->cut_at[slot];
+		s->cut_end[s->n_cuts] = c->cut_at[slot] + c->cut_len[slot];
+		s->n_cuts++;
+		s->dirty = true;
+	}
+	return true;
+}
+
+/*
+ * n parked bytes just read into s->buf were parked-stream offsets
+ * [r0, r0 + n): drop the parts that lie in pending cuts (last first, so
+ * the earlier offsets stay valid). The bytes kept.
+ */
+static size_t apply_cuts(struct pside *s, uint64_t r0, size_t n)
+{
+	size_t kept = n;
+
+	for (unsigned k = s->n_cuts; k-- > 0;) {
+		uint64_t a = r0 > s->cut_at[k] ? r0 : s->cut_at[k];
+		uint64_t b = r0 + n < s->cut_end[k] ? r0 + n : s->cut_end[k];
+		size_t off, len;
+
+		if (a >= b)
+			continue;
+		off = (size_t)(a - r0);
+		len = (size_t)(b - a);
+		memmove(s->buf + off, s->buf + off + len, kept - off - len);
+		kept -= len;
+	}
+	return kept;
 }
 
 static uint64_t cookie_of(const struct sockmap_pair_rt *p, int i)
@@ -129,6 +194,7 @@ static int publish(struct sockmap_pair_rt *p, int i)
 		.resume_seq = s->resumed,
 		.user_read = s->user_read - (s->len - s->off),
 		.user_sent = p->side[!i].user_in,
+		.cuts_taken = s->cuts_taken,
 	};
 
 	if (!s->dirty)
@@ -178,7 +244,7 @@ static ssize_t recv_parked(struct sockmap_pair_rt *p, int i)
 		return -1;
 	}
 	avail = c.pass_bytes - s->user_read;
-	if (verdicted_twice(p, i, &c)) {
+	if (!take_cuts(p, i, &c) || verdicted_twice(p, i, &c)) {
 		errno = EPROTO;
 		return -1;
 	}
@@ -282,7 +348,7 @@ static int relay_parked(struct sockmap_pair_rt *p, int i, bool *waiting)
 		} else if (n < 0) {
 			return -errno;
 		} else {
-			s->len = (size_t)n;
+			s->len = apply_cuts(s, s->user_read, (size_t)n);
 			s->user_read += (uint64_t)n;
 			s->dirty = true;
 		}
