@@ -26,22 +26,24 @@
  *    what the verdict parked and this object has not read; with either at 0
  *    it waits for the next wake-up (0 of 30 veth runs duplicated after). More
  *    queued than parked means an skb was queued twice: the pair is reset.
- *  - Known defect, why kturn-data-plane=auto means splice: under bulk load
- *    on loopback (64 KiB skbs, ~98 % of the bytes parked after the first
- *    pause) a whole skb still came out twice in about 1 of 4 five-second
- *    runs (kturn-bench bulk --dir both, 6.18), with the bounded reads above.
- *    The counters show why: the verdict saw exactly one skb more than TCP
- *    received (fwd_bytes + pass_bytes > tcpi_bytes_received) - the kernel
- *    ran the verdict twice on the same bytes. So before each parked read
- *    the pair checks that sum and resets both sides if it is exceeded: the
- *    applications see a reset, never a silently corrupted stream. A
- *    duplicate the verdict redirects (not parked) is not caught before it
- *    is sent. Tried and measured (BENCHMARKS.md): an 8 MiB high-water mark
- *    (pauses still come: the psock worker sends more slowly than softirq
- *    redirects); taking the paused socket out of the verdict's map and back
- *    (megabytes parked per pause before userspace reacts); taking it out
- *    and relaying by splice() (after psock reads, splice() from the socket
- *    returns EAGAIN while poll says readable).
+ *  - Repeated bytes (bpf_abi.h): on 6.18, while a direction parks, the
+ *    kernel now and then hands the verdict an skb that begins up to one skb
+ *    before where the previous one ended - forwarded whole, those bytes
+ *    would appear twice in the stream (measured: a 64 KiB stretch repeated
+ *    in most five-second loopback bulk runs; BENCHMARKS.md). The verdict
+ *    compares each skb's TCP sequence range with where the stream has got
+ *    to, parks such an skb and records the repeated range; this object
+ *    copies the records before it reads those bytes and drops them from
+ *    what it relays. A repeat it could not record (ring full) resets the
+ *    pair. As a last net, before each parked read the pair checks that the
+ *    verdict has not seen more bytes than TCP received (fwd_bytes +
+ *    pass_bytes - repeated_bytes <= tcpi_bytes_received) and resets both
+ *    sides otherwise: the applications see a reset, never a corrupted
+ *    stream. Tried and measured (BENCHMARKS.md): an 8 MiB high-water mark;
+ *    taking the paused socket out of the verdict's map and back (the
+ *    removal races a running verdict: an skb is dropped, the stream skips
+ *    65,483 bytes); relaying a removed socket by splice() (after psock
+ *    reads, splice() returns EAGAIN while poll says readable).
  *  - RST or a socket error on either side: both are removed and reset.
  *  - Both FINs forwarded and both backlogs empty: removed from the maps
  *    (final counters read) and closed.

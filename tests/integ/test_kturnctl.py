@@ -26,8 +26,9 @@ KTURN_CUTS = 8
 COUNTERS = struct.Struct("<7QII4Q%dQ%dQII" % (KTURN_CUTS, KTURN_CUTS))
 
 
-def counters(*first7):
-    return COUNTERS.pack(*first7, 0, 0, *([0] * (4 + 2 * KTURN_CUTS)), 0, 0)
+def counters(*first7, repeated_bytes=0):
+    return COUNTERS.pack(*first7, 0, 0, 1 if repeated_bytes else 0, repeated_bytes,
+                         *([0] * (2 + 2 * KTURN_CUTS)), 0, 0)
 
 
 def run(*args, check=True):
@@ -72,7 +73,7 @@ def test_info_and_pairs(pin_dir):
     # struct kturn_sock_link {partner_cookie, alloc_id, pair_id, flags, _pad}
     update(pin_dir / "kturn_link", struct.pack("<Q", 1001), struct.pack("<QIIII", 1002, 7, 0xabcdef, 0, 0))
     update(pin_dir / "kturn_link", struct.pack("<Q", 1002), struct.pack("<QIIII", 1001, 7, 0xabcdef, 1, 0))
-    update(pin_dir / "kturn_sock_cnt", struct.pack("<Q", 1001), counters(1 << 33, 900, 5, 1, 0, 3, 3))
+    update(pin_dir / "kturn_sock_cnt", struct.pack("<Q", 1001), counters(1 << 33, 900, 5, 1, 0, 3, 3, repeated_bytes=65483))
     update(pin_dir / "kturn_sock_cnt", struct.pack("<Q", 1002), counters(777, 3, 0, 0, 2, 0, 0))
 
     info = json.loads(run(KTURNCTL, "--pin-dir", str(pin_dir), "--json", "info").stdout)
@@ -84,7 +85,8 @@ def test_info_and_pairs(pin_dir):
     assert set(by_cookie) == {1001, 1002}
     assert by_cookie[1001] == {"cookie": 1001, "partner": 1002, "alloc_id": 7, "pair_id": 0xabcdef,
                                "side": "client", "fwd_bytes": 1 << 33, "fwd_packets": 900,
-                               "pass_bytes": 5, "redirect_fail": 0, "pauses": 3}
+                               "pass_bytes": 5, "redirect_fail": 0, "pauses": 3,
+                               "repeated_bytes": 65483}
     assert by_cookie[1002]["side"] == "peer"
     assert by_cookie[1002]["fwd_bytes"] == 777
     assert by_cookie[1002]["redirect_fail"] == 2

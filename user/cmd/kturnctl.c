@@ -89,19 +89,20 @@ static void print_pair_row(const struct ctl *c, __u64 cookie, const struct kturn
 		printf("%s{\"cookie\":%" PRIu64 ",\"partner\":%" PRIu64 ",\"alloc_id\":%u,"
 		       "\"pair_id\":%u,\"side\":\"%s\",\"fwd_bytes\":%" PRIu64
 		       ",\"fwd_packets\":%" PRIu64 ",\"pass_bytes\":%" PRIu64
-		       ",\"redirect_fail\":%" PRIu64 ",\"pauses\":%" PRIu64 "}",
+		       ",\"redirect_fail\":%" PRIu64 ",\"pauses\":%" PRIu64
+		       ",\"repeated_bytes\":%" PRIu64 "}",
 		       first ? "" : ",", (uint64_t)cookie, (uint64_t)l->partner_cookie, l->alloc_id,
 		       l->pair_id, l->flags & KTURN_LINK_F_SIDE_B ? "peer" : "client",
 		       (uint64_t)k->fwd_bytes, (uint64_t)k->fwd_packets, (uint64_t)k->pass_bytes,
-		       (uint64_t)k->redirect_fail, (uint64_t)k->pauses);
+		       (uint64_t)k->redirect_fail, (uint64_t)k->pauses, (uint64_t)k->repeated_bytes);
 		return;
 	}
 	printf("%-20" PRIu64 " %-20" PRIu64 " %10u %10u %-6s %14" PRIu64 " %10" PRIu64 " %10" PRIu64
-	       " %6" PRIu64 " %6" PRIu64 "\n",
+	       " %6" PRIu64 " %6" PRIu64 " %10" PRIu64 "\n",
 	       (uint64_t)cookie, (uint64_t)l->partner_cookie, l->alloc_id, l->pair_id,
 	       l->flags & KTURN_LINK_F_SIDE_B ? "peer" : "client", (uint64_t)k->fwd_bytes,
 	       (uint64_t)k->fwd_packets, (uint64_t)k->pass_bytes, (uint64_t)k->redirect_fail,
-	       (uint64_t)k->pauses);
+	       (uint64_t)k->pauses, (uint64_t)k->repeated_bytes);
 }
 
 /* One row per spliced socket: its link and the bytes it received. */
@@ -119,9 +120,9 @@ static int cmd_pairs(const struct ctl *c)
 	if (c->json)
 		printf("[");
 	else
-		printf("%-20s %-20s %10s %10s %-6s %14s %10s %10s %6s %6s\n", "cookie", "partner",
-		       "alloc", "pair", "side", "fwd_bytes", "fwd_pkts", "parked", "fail",
-		       "pauses");
+		printf("%-20s %-20s %10s %10s %-6s %14s %10s %10s %6s %6s %10s\n", "cookie",
+		       "partner", "alloc", "pair", "side", "fwd_bytes", "fwd_pkts", "parked", "fail",
+		       "pauses", "repeated");
 	while (bpf_map_get_next_key(link_fd, prev, &next) == 0) {
 		struct kturn_sock_link l;
 		struct kturn_sock_counters k = {0};

@@ -280,15 +280,8 @@ static int open_data_plane(const struct kturn_conf *c, struct sockmap **sm)
 	int err;
 
 	*sm = NULL;
-	/*
-	 * auto is splice for now: on the sockmap plane a pair whose reader is
-	 * slower than its sender pauses, and the parked bytes it then relays
-	 * were measured to come out duplicated now and then on 6.18 (README,
-	 * "Data planes"; include/kturn/sockmap_pair.h).
-	 */
-	if (c->data_plane != CONF_DATA_PLANE_SOCKMAP) {
-		klog_info("data plane: splice (kturn-data-plane=%s)",
-			  c->data_plane == CONF_DATA_PLANE_SPLICE ? "splice" : "auto");
+	if (c->data_plane == CONF_DATA_PLANE_SPLICE) {
+		klog_info("data plane: splice (kturn-data-plane=splice)");
 		return 0;
 	}
 	err = sockmap__open(sm, &o);
@@ -296,8 +289,14 @@ static int open_data_plane(const struct kturn_conf *c, struct sockmap **sm)
 		klog_info("data plane: sockmap, maps pinned in %s", sockmap__pin_dir(*sm));
 		return 0;
 	}
-	klog_err("kturn-data-plane=sockmap: cannot load the BPF data plane: %s", strerror(-err));
-	return err;
+	if (c->data_plane == CONF_DATA_PLANE_SOCKMAP) {
+		klog_err("kturn-data-plane=sockmap: cannot load the BPF data plane: %s",
+			 strerror(-err));
+		return err;
+	}
+	klog_warn("sockmap data plane unavailable (%s): bridged TCP pairs use splice()",
+		  strerror(-err));
+	return 0;
 }
 
 static uint64_t mono_ms(void)
