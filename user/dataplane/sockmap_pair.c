@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kturn/cut_list.h"
 #include "kturn/log.h"
 #include "kturn/net.h"
 #include "kturn/sockmap_pair.h"
@@ -34,10 +35,8 @@ struct pside {
 	bool clear;	    /* the partner's redirect backlog was seen empty since the pause */
 	uint64_t pause_seen; /* the verdict's pause_seq that `clear` refers to */
 	uint64_t resumed;    /* the pause_seq resolved (kturn_sock_ctl.resume_seq) */
-	/* parked-stream ranges of repeated bytes to drop, in stream order */
-	uint64_t cut_at[KTURN_CUTS], cut_end[KTURN_CUTS];
-	unsigned n_cuts;
-	uint64_t cuts_taken; /* the verdict's cut records copied here */
+	struct cut_list cuts; /* repeated bytes to drop from the parked stream */
+	uint64_t cuts_taken;  /* the verdict's cut records copied here */
 	uint8_t *buf;	    /* parked bytes read, not yet written to the partner */
 	size_t len, off;
 };
@@ -103,51 +102,23 @@ static bool take_cuts(struct sockmap_pair_rt *p, int i, const struct kturn_sock_
 			 p->pair.pair_id, i);
 		return false;
 	}
-	/* the cuts read past are done */
-	while (s->n_cuts && s->cut_end[0] <= s->user_read) {
-		memmove(s->cut_at, s->cut_at + 1, (s->n_cuts - 1) * sizeof(s->cut_at[0]));
-		memmove(s->cut_end, s->cut_end + 1, (s->n_cuts - 1) * sizeof(s->cut_end[0]));
-		s->n_cuts--;
-	}
+	cut_list__done(&s->cuts, s->user_read);
 	for (; s->cuts_taken < c->cuts; s->cuts_taken++) {
 		unsigned slot = (unsigned)(s->cuts_taken % KTURN_CUTS);
 
-		if (s->n_cuts == KTURN_CUTS)
+		if (!cut_list__add(&s->cuts, c->cut_at[slot], c->cut_len[slot])) {
+			klog_err("sockmap: pair %u side %d: more repeated ranges pending than kturnd "
+				 "keeps, resetting the pair",
+				 p->pair.pair_id, i);
 			return false;
+		}
 		klog_info("sockmap: pair %u side %d: the kernel repeated %llu bytes at parked offset "
 			  "%llu: cut",
 			  p->pair.pair_id, i, (unsigned long long)c->cut_len[slot],
 			  (unsigned long long)c->cut_at[slot]);
-		s->cut_at[s->n_cuts] = c->cut_at[slot];
-		s->cut_end[s->n_cuts] = c->cut_at[slot] + c->cut_len[slot];
-		s->n_cuts++;
 		s->dirty = true;
 	}
 	return true;
-}
-
-/*
- * n parked bytes just read into s->buf were parked-stream offsets
- * [r0, r0 + n): drop the parts that lie in pending cuts (last first, so
- * the earlier offsets stay valid). The bytes kept.
- */
-static size_t apply_cuts(struct pside *s, uint64_t r0, size_t n)
-{
-	size_t kept = n;
-
-	for (unsigned k = s->n_cuts; k-- > 0;) {
-		uint64_t a = r0 > s->cut_at[k] ? r0 : s->cut_at[k];
-		uint64_t b = r0 + n < s->cut_end[k] ? r0 + n : s->cut_end[k];
-		size_t off, len;
-
-		if (a >= b)
-			continue;
-		off = (size_t)(a - r0);
-		len = (size_t)(b - a);
-		memmove(s->buf + off, s->buf + off + len, kept - off - len);
-		kept -= len;
-	}
-	return kept;
 }
 
 static uint64_t cookie_of(const struct sockmap_pair_rt *p, int i)
@@ -351,7 +322,7 @@ static int relay_parked(struct sockmap_pair_rt *p, int i, bool *waiting)
 		} else if (n < 0) {
 			return -errno;
 		} else {
-			s->len = apply_cuts(s, s->user_read, (size_t)n);
+			s->len = cut_list__apply(&s->cuts, s->user_read, s->buf, (size_t)n);
 			s->user_read += (uint64_t)n;
 			s->dirty = true;
 		}
