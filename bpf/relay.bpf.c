@@ -24,6 +24,19 @@ struct {
 	__uint(value_size, sizeof(__u64)); /* fd on update, cookie on lookup */
 } kturn_sockhash SEC(".maps");
 
+/*
+ * The same sockets with no program attached: the redirect target, and where
+ * the verdict looks a partner up. Both sockets of a pair enter it before
+ * either enters kturn_sockhash, so a socket's first verdict always finds its
+ * partner (no redirect can fail while a pair is being spliced).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u64));
+	__uint(value_size, sizeof(__u64));
+} kturn_sock_tx SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
@@ -71,7 +84,7 @@ struct {
 static __always_inline __u32 partner_backlog(struct kturn_sock_counters *cnt,
 					     const struct kturn_sock_ctl *ctl, __u64 partner)
 {
-	struct bpf_sock *psk = bpf_map_lookup_elem(&kturn_sockhash, &partner);
+	struct bpf_sock *psk = bpf_map_lookup_elem(&kturn_sock_tx, &partner);
 	struct tcp_sock *tp;
 	__u32 seq, ahead;
 
@@ -193,7 +206,7 @@ int kturn_verdict(struct __sk_buff *skb)
 			__sync_fetch_and_add(&acnt->pauses, 1);
 		goto pass;
 	}
-	if (bpf_sk_redirect_hash(skb, &kturn_sockhash, &partner, 0) != SK_PASS) {
+	if (bpf_sk_redirect_hash(skb, &kturn_sock_tx, &partner, 0) != SK_PASS) {
 		__sync_fetch_and_add(&cnt->redirect_fail, 1);
 		if (acnt)
 			__sync_fetch_and_add(&acnt->redirect_fail, 1);

@@ -28,7 +28,8 @@
  * directory left behind by a dead instance.
  */
 #define KTURN_PIN_PREFIX      "kturn_"
-#define KTURN_MAP_SOCKHASH    "kturn_sockhash"	/* SOCKHASH: cookie -> socket */
+#define KTURN_MAP_SOCKHASH    "kturn_sockhash"	/* SOCKHASH: cookie -> socket (verdict runs) */
+#define KTURN_MAP_SOCK_TX     "kturn_sock_tx"	/* SOCKHASH: cookie -> socket (redirect target) */
 #define KTURN_MAP_LINK	      "kturn_link"	/* HASH: cookie -> kturn_sock_link (user) */
 #define KTURN_MAP_SOCK_CNT    "kturn_sock_cnt"	/* HASH: cookie -> kturn_sock_counters (BPF) */
 #define KTURN_MAP_SOCK_CTL    "kturn_sock_ctl"	/* HASH: cookie -> kturn_sock_ctl (user) */
@@ -165,7 +166,7 @@ _Static_assert(sizeof(struct kturn_sock_counters) == 104 + 16 * KTURN_CUTS, "ktu
 _Static_assert(sizeof(struct kturn_sock_ctl) == 32, "kturn_sock_ctl layout");
 _Static_assert(sizeof(struct kturn_alloc_counters) == 48, "kturn_alloc_counters layout");
 _Static_assert(sizeof(struct kturn_info) == 24, "kturn_info layout");
-_Static_assert(sizeof(KTURN_MAP_SOCKHASH) <= 16 && sizeof(KTURN_MAP_LINK) <= 16 &&
+_Static_assert(sizeof(KTURN_MAP_SOCKHASH) <= 16 && sizeof(KTURN_MAP_SOCK_TX) <= 16 && sizeof(KTURN_MAP_LINK) <= 16 &&
 		       sizeof(KTURN_MAP_SOCK_CNT) <= 16 && sizeof(KTURN_MAP_INFO) <= 16 &&
 		       sizeof(KTURN_MAP_SOCK_CTL) <= 16 && sizeof(KTURN_MAP_ALLOC_CNT) <= 16,
 	       "BPF object names hold at most 15 characters");

@@ -56,11 +56,11 @@ struct sockmap_pair {
 	__u64 cookie_a; /* out: SO_COOKIE of fd_a (side A, the client's data connection) */
 	__u64 cookie_b; /* out: SO_COOKIE of fd_b (side B, the peer connection) */
 	/*
-	 * out: bytes arrived on that side in the instant between the two
-	 * insertions, before its partner was in the map, and were parked on it.
-	 * That side is never redirected again (bpf_abi.h): the caller must relay
-	 * its bytes in userspace (recv works while the socket is in the map) or
-	 * reset the pair. Rare; logged.
+	 * out: that side parked bytes while the pair was being spliced (both
+	 * sockets enter the redirect-target map before either runs the verdict,
+	 * so this takes a pause, e.g. a partner backlog already at the mark).
+	 * kturnd relays parked bytes in userspace until the pause resolves.
+	 * Rare; logged.
 	 */
 	bool parked_a;
 	bool parked_b;

@@ -39,7 +39,14 @@
  *    verdict has not seen more bytes than TCP received (fwd_bytes +
  *    pass_bytes - repeated_bytes <= tcpi_bytes_received) and resets both
  *    sides otherwise: the applications see a reset, never a corrupted
- *    stream. Tried and measured (BENCHMARKS.md): an 8 MiB high-water mark;
+ *    stream. Known defect, why kturn-data-plane=auto means splice: after a
+ *    repeat the kernel has counted the repeated bytes as read (Recv-Q, i.e.
+ *    rcv_nxt - copied_seq, shows 0 while an unverdicted skb sits in the
+ *    queue), so when a burst ends with no more than that many bytes queued
+ *    no data-ready event comes and the verdict never sees them until the
+ *    sender sends again (~1 in 30 five-second loopback bulk runs stalled at
+ *    the end); a SO_RCVLOWAT kick every 2 ms was tried and does not help.
+ *    Tried and measured (BENCHMARKS.md): an 8 MiB high-water mark;
  *    taking the paused socket out of the verdict's map and back (the
  *    removal races a running verdict: an skb is dropped, the stream skips
  *    65,483 bytes); relaying a removed socket by splice() (after psock

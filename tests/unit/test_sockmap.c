@@ -538,9 +538,10 @@ static void test_fin_not_redirected(void **state)
 }
 
 /*
- * A failed redirect (partner not in the sockhash) parks the bytes on the
- * receiving socket, and every later byte too, even once the partner is back:
- * userspace reads them all, in order; nothing reaches D.
+ * A failed redirect (partner not in the redirect-target map, kturn_sock_tx)
+ * parks the bytes on the receiving socket, and every later byte too, even
+ * once the partner is back: userspace reads them all, in order; nothing
+ * reaches D.
  */
 static void test_redirect_fail_parks_in_order(void **state)
 {
@@ -552,7 +553,7 @@ static void test_redirect_fail_parks_in_order(void **state)
 
 	SKIP_UNLESS_BPF();
 	xadd_pair(e);
-	hash_fd = xpin_fd(e, KTURN_MAP_SOCKHASH);
+	hash_fd = xpin_fd(e, KTURN_MAP_SOCK_TX);
 	assert_int_equal(bpf_map_delete_elem(hash_fd, &e->pair.cookie_b), 0);
 
 	send_pattern(e->a, 0, 1000, seed);

@@ -267,8 +267,8 @@ static int tls_setup(const struct kturn_conf *c, struct daemon *d, struct server
 }
 
 /*
- * kturn-data-plane: auto tries the sockmap plane and falls back to splice()
- * (said once, with the reason); sockmap insists; splice never loads BPF.
+ * kturn-data-plane: auto and splice never load BPF; sockmap insists (fails
+ * to start without it).
  */
 static int open_data_plane(const struct kturn_conf *c, struct sockmap **sm)
 {
@@ -280,8 +280,15 @@ static int open_data_plane(const struct kturn_conf *c, struct sockmap **sm)
 	int err;
 
 	*sm = NULL;
-	if (c->data_plane == CONF_DATA_PLANE_SPLICE) {
-		klog_info("data plane: splice (kturn-data-plane=splice)");
+	/*
+	 * auto is splice for now: on the sockmap plane, after the kernel has
+	 * repeated an skb on the parking path (cut by kturnd), the last bytes
+	 * of a burst can stay in the socket with no verdict to come until more
+	 * data arrives (README "Data planes"; include/kturn/sockmap_pair.h).
+	 */
+	if (c->data_plane != CONF_DATA_PLANE_SOCKMAP) {
+		klog_info("data plane: splice (kturn-data-plane=%s)",
+			  c->data_plane == CONF_DATA_PLANE_SPLICE ? "splice" : "auto");
 		return 0;
 	}
 	err = sockmap__open(sm, &o);
@@ -289,14 +296,8 @@ static int open_data_plane(const struct kturn_conf *c, struct sockmap **sm)
 		klog_info("data plane: sockmap, maps pinned in %s", sockmap__pin_dir(*sm));
 		return 0;
 	}
-	if (c->data_plane == CONF_DATA_PLANE_SOCKMAP) {
-		klog_err("kturn-data-plane=sockmap: cannot load the BPF data plane: %s",
-			 strerror(-err));
-		return err;
-	}
-	klog_warn("sockmap data plane unavailable (%s): bridged TCP pairs use splice()",
-		  strerror(-err));
-	return 0;
+	klog_err("kturn-data-plane=sockmap: cannot load the BPF data plane: %s", strerror(-err));
+	return err;
 }
 
 static uint64_t mono_ms(void)

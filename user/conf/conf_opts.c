@@ -280,7 +280,7 @@ const struct conf_opt conf_opts[] = {
 	 .off = F(data_plane),
 	 .names = data_plane_names,
 	 .metavar = "<auto|sockmap|splice>",
-	 .help = "how bridged TCP pairs move bytes: the BPF sockmap (auto: when BPF loads, else splice()) or splice()"},
+	 .help = "how bridged TCP pairs move bytes: splice() (auto, the default) or the BPF sockmap (opt-in: see README)"},
 	UINT("kturn-default-allocate-lifetime", 0, default_allocate_lifetime, 1, 86400 * 365, "<s>",
 	     "allocation lifetime when the client asks for less (600; lower it for tests)"),
 	FLAG("kturn-rfc5766-channels", 0, rfc5766_channels,

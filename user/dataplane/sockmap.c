@@ -36,6 +36,7 @@ struct sockmap {
 	bool created_dir;
 	bool unpin_on_close;
 	int sockhash_fd;
+	int tx_fd;
 	int link_fd;
 	int cnt_fd;
 	int ctl_fd;
@@ -46,15 +47,16 @@ struct sockmap {
 static struct bpf_map **skel_maps(struct relay_bpf *skel, size_t i)
 {
 	struct bpf_map **maps[] = {
-		&skel->maps.kturn_sockhash, &skel->maps.kturn_link,	 &skel->maps.kturn_sock_cnt,
-		&skel->maps.kturn_sock_ctl, &skel->maps.kturn_alloc_cnt, &skel->maps.kturn_info,
+		&skel->maps.kturn_sockhash, &skel->maps.kturn_sock_tx,	&skel->maps.kturn_link,
+		&skel->maps.kturn_sock_cnt, &skel->maps.kturn_sock_ctl, &skel->maps.kturn_alloc_cnt,
+		&skel->maps.kturn_info,
 	};
 
 	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
 }
 
 static const char *const pin_names[] = {
-	KTURN_MAP_SOCKHASH, KTURN_MAP_LINK,	 KTURN_MAP_SOCK_CNT,
+	KTURN_MAP_SOCKHASH, KTURN_MAP_SOCK_TX,	 KTURN_MAP_LINK, KTURN_MAP_SOCK_CNT,
 	KTURN_MAP_SOCK_CTL, KTURN_MAP_ALLOC_CNT, KTURN_MAP_INFO,
 };
 #define N_MAPS (sizeof(pin_names) / sizeof(pin_names[0]))
@@ -170,6 +172,7 @@ int sockmap__open(struct sockmap **out, const struct sockmap_opts *opts)
 		goto err_destroy_skel;
 	}
 	sm->sockhash_fd = bpf_map__fd(sm->skel->maps.kturn_sockhash);
+	sm->tx_fd = bpf_map__fd(sm->skel->maps.kturn_sock_tx);
 	sm->link_fd = bpf_map__fd(sm->skel->maps.kturn_link);
 	sm->cnt_fd = bpf_map__fd(sm->skel->maps.kturn_sock_cnt);
 	sm->ctl_fd = bpf_map__fd(sm->skel->maps.kturn_sock_ctl);
@@ -305,11 +308,11 @@ static int map_insert(int map_fd, const void *key, const void *val)
 	return bpf_map_update_elem(map_fd, key, val, BPF_NOEXIST) ? -errno : 0;
 }
 
-static int sock_insert(struct sockmap *sm, __u64 cookie, int fd)
+static int sock_insert(int map_fd, __u64 cookie, int fd)
 {
 	__u64 val = (__u64)fd;
 
-	return map_insert(sm->sockhash_fd, &cookie, &val);
+	return map_insert(map_fd, &cookie, &val);
 }
 
 /*
@@ -366,16 +369,23 @@ int sockmap__add_pair(struct sockmap *sm, struct sockmap_pair *pair, int fd_a, i
 		goto err_del_cnt_a;
 
 	/*
-	 * B (the peer) first: the client has just been sent the ConnectionBind
-	 * response and is the side likely to send in the instant between the
-	 * two insertions, and a side can only park while its partner is out.
+	 * Both into the redirect-target map first: whichever verdict runs first
+	 * then finds its partner. Then B (the peer) into the verdict's map, A
+	 * last. A redirect can still fail if a socket cannot enter the verdict's
+	 * map at all (then its partner may have parked bytes: see below).
 	 */
-	err = sock_insert(sm, pair->cookie_b, fd_b);
+	err = sock_insert(sm->tx_fd, pair->cookie_a, fd_a);
 	if (err)
 		goto err_del_cnt_b;
-	err = sock_insert(sm, pair->cookie_a, fd_a);
+	err = sock_insert(sm->tx_fd, pair->cookie_b, fd_b);
+	if (err)
+		goto err_del_tx_a;
+	err = sock_insert(sm->sockhash_fd, pair->cookie_b, fd_b);
+	if (err)
+		goto err_del_tx_b;
+	err = sock_insert(sm->sockhash_fd, pair->cookie_a, fd_a);
 	if (err) {
-		/* B's removal would discard bytes it parked meanwhile. */
+		/* B's removal would discard bytes it redirected to A or parked meanwhile. */
 		if (parked(sm, pair->cookie_b)) {
 			klog_err("sockmap: pair %u: side A could not enter the map (%s), side B "
 				 "parked bytes meanwhile: they are lost",
@@ -405,6 +415,10 @@ int sockmap__add_pair(struct sockmap *sm, struct sockmap_pair *pair, int fd_a, i
 
 err_del_sock_b:
 	bpf_map_delete_elem(sm->sockhash_fd, &pair->cookie_b);
+err_del_tx_b:
+	bpf_map_delete_elem(sm->tx_fd, &pair->cookie_b);
+err_del_tx_a:
+	bpf_map_delete_elem(sm->tx_fd, &pair->cookie_a);
 err_del_cnt_b:
 	bpf_map_delete_elem(sm->cnt_fd, &pair->cookie_b);
 err_del_cnt_a:
@@ -432,6 +446,10 @@ int sockmap__remove_pair(struct sockmap *sm, const struct sockmap_pair *pair,
 	/* Out of the sockhash first: from then on the verdict no longer runs for them. */
 	for (int i = 0; i < 2; i++) {
 		e = delete_elem(sm->sockhash_fd, cookies[i]);
+		err = err ? err : e;
+	}
+	for (int i = 0; i < 2; i++) {
+		e = delete_elem(sm->tx_fd, cookies[i]);
 		err = err ? err : e;
 	}
 	for (int i = 0; i < 2; i++) {

@@ -25,7 +25,6 @@ struct pside {
 	struct sockmap_pair_rt *p;
 	int idx;
 	uint64_t base;	    /* bytes_acked + outq at insertion: sent before the splice */
-	uint64_t rx_base;   /* bytes received and read by kturnd before the splice */
 	uint64_t user_in;   /* bytes userspace wrote into this socket (parked relay) */
 	uint64_t user_read; /* parked bytes userspace read from this socket */
 	bool eof;	    /* its receive stream ended */
@@ -316,8 +315,6 @@ static int relay_parked(struct sockmap_pair_rt *p, int i, bool *waiting)
 		if (n == 0) {
 			s->eof = true;
 		} else if (n < 0 && errno == EAGAIN) {
-			/* back to the kernel path: watch that it picks the queue up */
-			*waiting = true;
 			return resume(p, i);
 		} else if (n < 0) {
 			return -errno;
@@ -438,41 +435,15 @@ static int service_both(struct sockmap_pair_rt *p, int who, uint32_t ev, bool *w
 	return 0;
 }
 
-/*
- * Bytes TCP received on side i that the verdict has not run on. After a
- * pause on 6.18 the last skbs of a burst were seen to stay in the TCP
- * receive queue with no data-ready event to come (the sender had stopped:
- * both waited until kturn-bench timed out). A kick (SO_RCVLOWAT) runs the
- * verdict over the queue. Returns true while bytes are unseen.
- */
-static bool kick_unseen(struct sockmap_pair_rt *p, int i)
-{
-	struct pside *s = &p->side[i];
-	struct kturn_sock_counters c;
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	int one = 1;
-
-	if (s->eof || sockmap__read_counters(p->sm, cookie_of(p, i), &c) < 0 ||
-	    getsockopt(s->w.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
-	    ti.tcpi_bytes_received - s->rx_base <= c.fwd_bytes + c.pass_bytes - c.repeated_bytes)
-		return false;
-	setsockopt(s->w.fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
-	return true;
-}
-
 static void drain_tick(struct loop_timer *t)
 {
 	struct sockmap_pair_rt *p = t->arg;
 	bool waiting = false;
 
-	if (service_both(p, -1, 0, &waiting) < 0) {
+	if (service_both(p, -1, 0, &waiting) < 0)
 		end(p, false);
-		return;
-	}
-	for (int i = 0; i < 2; i++)
-		waiting |= kick_unseen(p, i);
-	update(p, waiting);
+	else
+		update(p, waiting);
 }
 
 static void side_io(struct loop_watch *w, uint32_t events)
@@ -490,35 +461,14 @@ static void side_io(struct loop_watch *w, uint32_t events)
 	update(p, waiting);
 }
 
-/* Bytes received and already read (by kturnd, before the splice): a stable snapshot. */
-static int read_total(int fd, uint64_t *out)
-{
-	struct tcp_info t0, t1;
-	socklen_t len = sizeof(t0);
-	int inq = 0;
-
-	for (int tries = 0; tries < 3; tries++) {
-		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &t0, &len) < 0 ||
-		    ioctl(fd, SIOCINQ, &inq) < 0 ||
-		    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &t1, &len) < 0)
-			return -errno;
-		if (t0.tcpi_bytes_received == t1.tcpi_bytes_received)
-			break;
-	}
-	*out = t0.tcpi_bytes_received - (uint64_t)inq;
-	return 0;
-}
-
 static int side_init(struct sockmap_pair_rt *p, int i, int fd)
 {
 	struct pside *s = &p->side[i];
-	int err;
 
 	s->p = p;
 	s->idx = i;
 	loop_watch__init(&s->w, fd, side_io, s);
-	err = sent_total(fd, &s->base);
-	return err ? err : read_total(fd, &s->rx_base);
+	return sent_total(fd, &s->base);
 }
 
 int sockmap_pair__new(struct sockmap_pair_rt **out, struct loop *l, struct sockmap *sm, int fd_a,
