@@ -53,7 +53,7 @@ struct kturn_sock_link {
 /* This socket is the pair's side B (the peer side); clear: side A (client). */
 #define KTURN_LINK_F_SIDE_B (1u << 0)
 
-/* Repeated-byte records the verdict keeps for userspace (bpf_abi.h, "Repeated bytes"). */
+/* Repeated-byte records the verdict keeps for userspace (see "Repeated bytes" below). */
 #define KTURN_CUTS 8
 
 /*
@@ -63,23 +63,23 @@ struct kturn_sock_link {
  * other direction of the pair is the partner's entry.
  */
 struct kturn_sock_counters {
-	__u64 fwd_bytes;     /* payload redirected to the partner's egress */
-	__u64 fwd_packets;   /* skbs redirected */
-	__u64 pass_bytes;    /* payload left on this socket for userspace (parked) */
-	__u64 pass_packets;  /* skbs left on this socket, zero-length (FIN) ones included */
-	__u64 redirect_fail; /* redirects refused (partner not in the sockhash) */
-	__u64 pauses;	     /* times the partner's backlog reached KTURN_HIGH_WATER */
-	__u64 pause_seq;     /* paused while pause_seq > kturn_sock_ctl.resume_seq */
-	__u32 partner_base;  /* partner's write_seq when this socket first redirected */
-	__u32 base_set;	     /* partner_base is valid */
-	__u64 repeats;	     /* skbs that began inside bytes already verdicted */
-	__u64 repeated_bytes; /* bytes those skbs repeated (cut by userspace) */
-	__u64 cuts;	     /* cut records written (ring index: cuts % KTURN_CUTS) */
-	__u64 cut_lost;	     /* repeats not recorded: the ring was full */
+	__u64 fwd_bytes;	   /* payload redirected to the partner's egress */
+	__u64 fwd_packets;	   /* skbs redirected */
+	__u64 pass_bytes;	   /* payload left on this socket for userspace (parked) */
+	__u64 pass_packets;	   /* skbs left on this socket, zero-length (FIN) ones included */
+	__u64 redirect_fail;	   /* redirects refused (partner not in the sockhash) */
+	__u64 pauses;		   /* times the partner's backlog reached KTURN_HIGH_WATER */
+	__u64 pause_seq;	   /* paused while pause_seq > kturn_sock_ctl.resume_seq */
+	__u32 partner_base;	   /* partner's write_seq when this socket first redirected */
+	__u32 base_set;		   /* partner_base is valid */
+	__u64 repeats;		   /* skbs that began inside bytes already verdicted */
+	__u64 repeated_bytes;	   /* bytes those skbs repeated (cut by userspace) */
+	__u64 cuts;		   /* cut records written (ring index: cuts % KTURN_CUTS) */
+	__u64 cut_lost;		   /* repeats not recorded: the ring was full */
 	__u64 cut_at[KTURN_CUTS];  /* parked-stream offset of a repeat's first byte */
 	__u64 cut_len[KTURN_CUTS]; /* its repeated bytes, to drop there */
-	__u32 next_seq;	     /* TCP sequence after the last verdicted byte */
-	__u32 seq_set;	     /* next_seq is valid */
+	__u32 next_seq;		   /* TCP sequence after the last verdicted byte */
+	__u32 seq_set;		   /* next_seq is valid */
 };
 
 /*
@@ -162,13 +162,15 @@ struct kturn_info {
 };
 
 _Static_assert(sizeof(struct kturn_sock_link) == 24, "kturn_sock_link layout");
-_Static_assert(sizeof(struct kturn_sock_counters) == 104 + 16 * KTURN_CUTS, "kturn_sock_counters layout");
+_Static_assert(sizeof(struct kturn_sock_counters) == 104 + 16 * KTURN_CUTS,
+	       "kturn_sock_counters layout");
 _Static_assert(sizeof(struct kturn_sock_ctl) == 32, "kturn_sock_ctl layout");
 _Static_assert(sizeof(struct kturn_alloc_counters) == 48, "kturn_alloc_counters layout");
 _Static_assert(sizeof(struct kturn_info) == 24, "kturn_info layout");
-_Static_assert(sizeof(KTURN_MAP_SOCKHASH) <= 16 && sizeof(KTURN_MAP_SOCK_TX) <= 16 && sizeof(KTURN_MAP_LINK) <= 16 &&
-		       sizeof(KTURN_MAP_SOCK_CNT) <= 16 && sizeof(KTURN_MAP_INFO) <= 16 &&
-		       sizeof(KTURN_MAP_SOCK_CTL) <= 16 && sizeof(KTURN_MAP_ALLOC_CNT) <= 16,
+_Static_assert(sizeof(KTURN_MAP_SOCKHASH) <= 16 && sizeof(KTURN_MAP_SOCK_TX) <= 16 &&
+		       sizeof(KTURN_MAP_LINK) <= 16 && sizeof(KTURN_MAP_SOCK_CNT) <= 16 &&
+		       sizeof(KTURN_MAP_INFO) <= 16 && sizeof(KTURN_MAP_SOCK_CTL) <= 16 &&
+		       sizeof(KTURN_MAP_ALLOC_CNT) <= 16,
 	       "BPF object names hold at most 15 characters");
 
 #endif /* KTURN_BPF_ABI_H */

@@ -70,7 +70,8 @@ static void check_pieces(const uint64_t (*r)[2], size_t nr, const size_t *steps,
 static void test_one_range_any_pieces(void **state)
 {
 	const uint64_t r[][2] = {{1000, 300}};
-	const size_t steps[][3] = {{1, 1, 1}, {7, 13, 64}, {999, 1, 300}, {1000, 300, 5000}, {4096, 1, 1}};
+	const size_t steps[][3] = {
+		{1, 1, 1}, {7, 13, 64}, {999, 1, 300}, {1000, 300, 5000}, {4096, 1, 1}};
 
 	(void)state;
 	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++)
@@ -96,7 +97,7 @@ static void test_whole_read_cut(void **state)
 	(void)state;
 	assert_true(cut_list__add(&l, 100, 16));
 	assert_int_equal(cut_list__apply(&l, 100, buf, 16), 0);
-	assert_int_equal(cut_list__apply(&l, 84, buf, 16), 16);  /* before it */
+	assert_int_equal(cut_list__apply(&l, 84, buf, 16), 16);	 /* before it */
 	assert_int_equal(cut_list__apply(&l, 116, buf, 16), 16); /* after it */
 }
 
@@ -108,7 +109,7 @@ static void test_done_and_capacity(void **state)
 	for (unsigned k = 0; k < KTURN_CUTS; k++)
 		assert_true(cut_list__add(&l, 100 * k, 10));
 	assert_false(cut_list__add(&l, 100 * KTURN_CUTS, 10)); /* full */
-	cut_list__done(&l, 110);				/* the first two are read past */
+	cut_list__done(&l, 110);			       /* the first two are read past */
 	assert_int_equal(l.n, KTURN_CUTS - 2);
 	assert_int_equal(l.at[0], 200);
 	assert_true(cut_list__add(&l, 100 * KTURN_CUTS, 10));

@@ -94,7 +94,8 @@ static void print_pair_row(const struct ctl *c, __u64 cookie, const struct kturn
 		       first ? "" : ",", (uint64_t)cookie, (uint64_t)l->partner_cookie, l->alloc_id,
 		       l->pair_id, l->flags & KTURN_LINK_F_SIDE_B ? "peer" : "client",
 		       (uint64_t)k->fwd_bytes, (uint64_t)k->fwd_packets, (uint64_t)k->pass_bytes,
-		       (uint64_t)k->redirect_fail, (uint64_t)k->pauses, (uint64_t)k->repeated_bytes);
+		       (uint64_t)k->redirect_fail, (uint64_t)k->pauses,
+		       (uint64_t)k->repeated_bytes);
 		return;
 	}
 	printf("%-20" PRIu64 " %-20" PRIu64 " %10u %10u %-6s %14" PRIu64 " %10" PRIu64 " %10" PRIu64
@@ -121,8 +122,8 @@ static int cmd_pairs(const struct ctl *c)
 		printf("[");
 	else
 		printf("%-20s %-20s %10s %10s %-6s %14s %10s %10s %6s %6s %10s\n", "cookie",
-		       "partner", "alloc", "pair", "side", "fwd_bytes", "fwd_pkts", "parked", "fail",
-		       "pauses", "repeated");
+		       "partner", "alloc", "pair", "side", "fwd_bytes", "fwd_pkts", "parked",
+		       "fail", "pauses", "repeated");
 	while (bpf_map_get_next_key(link_fd, prev, &next) == 0) {
 		struct kturn_sock_link l;
 		struct kturn_sock_counters k = {0};

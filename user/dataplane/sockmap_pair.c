@@ -24,19 +24,19 @@ struct pside {
 	struct loop_watch w;
 	struct sockmap_pair_rt *p;
 	int idx;
-	uint64_t base;	    /* bytes_acked + outq at insertion: sent before the splice */
-	uint64_t user_in;   /* bytes userspace wrote into this socket (parked relay) */
-	uint64_t user_read; /* parked bytes userspace read from this socket */
-	bool eof;	    /* its receive stream ended */
-	bool rdhup;	    /* a FIN arrived; eof once the verdict has seen every byte */
-	bool shut;	    /* its partner got SHUT_WR */
-	bool dirty;	    /* kturn_sock_ctl needs writing */
-	bool clear;	    /* the partner's redirect backlog was seen empty since the pause */
-	uint64_t pause_seen; /* the verdict's pause_seq that `clear` refers to */
-	uint64_t resumed;    /* the pause_seq resolved (kturn_sock_ctl.resume_seq) */
+	uint64_t base;	      /* bytes_acked + outq at insertion: sent before the splice */
+	uint64_t user_in;     /* bytes userspace wrote into this socket (parked relay) */
+	uint64_t user_read;   /* parked bytes userspace read from this socket */
+	bool eof;	      /* its receive stream ended */
+	bool rdhup;	      /* a FIN arrived; eof once the verdict has seen every byte */
+	bool shut;	      /* its partner got SHUT_WR */
+	bool dirty;	      /* kturn_sock_ctl needs writing */
+	bool clear;	      /* the partner's redirect backlog was seen empty since the pause */
+	uint64_t pause_seen;  /* the verdict's pause_seq that `clear` refers to */
+	uint64_t resumed;     /* the pause_seq resolved (kturn_sock_ctl.resume_seq) */
 	struct cut_list cuts; /* repeated bytes to drop from the parked stream */
 	uint64_t cuts_taken;  /* the verdict's cut records copied here */
-	uint8_t *buf;	    /* parked bytes read, not yet written to the partner */
+	uint8_t *buf;	      /* parked bytes read, not yet written to the partner */
 	size_t len, off;
 };
 
@@ -106,13 +106,13 @@ static bool take_cuts(struct sockmap_pair_rt *p, int i, const struct kturn_sock_
 		unsigned slot = (unsigned)(s->cuts_taken % KTURN_CUTS);
 
 		if (!cut_list__add(&s->cuts, c->cut_at[slot], c->cut_len[slot])) {
-			klog_err("sockmap: pair %u side %d: more repeated ranges pending than kturnd "
-				 "keeps, resetting the pair",
+			klog_err("sockmap: pair %u side %d: too many repeated ranges pending, "
+				 "resetting the pair",
 				 p->pair.pair_id, i);
 			return false;
 		}
-		klog_info("sockmap: pair %u side %d: the kernel repeated %llu bytes at parked offset "
-			  "%llu: cut",
+		klog_info("sockmap: pair %u side %d: the kernel repeated %llu bytes "
+			  "at parked offset %llu: cut",
 			  p->pair.pair_id, i, (unsigned long long)c->cut_len[slot],
 			  (unsigned long long)c->cut_at[slot]);
 		s->dirty = true;
@@ -203,7 +203,8 @@ static ssize_t recv_parked(struct sockmap_pair_rt *p, int i)
 	int q = 0;
 
 	/* the queue first: every byte in it was counted before it was queued */
-	if (ioctl(s->w.fd, SIOCINQ, &q) < 0 || sockmap__read_counters(p->sm, cookie_of(p, i), &c) < 0)
+	if (ioctl(s->w.fd, SIOCINQ, &q) < 0 ||
+	    sockmap__read_counters(p->sm, cookie_of(p, i), &c) < 0)
 		return -1;
 	observe(s, &c);
 	if (s->user_read > c.pass_bytes) {

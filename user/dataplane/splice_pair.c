@@ -122,7 +122,8 @@ static int pump(struct splice_pair *p, int i)
 		}
 		if (!budget)
 			return 0; /* level-triggered: the rest comes next round */
-		ssize_t n = splice(src, NULL, d->pipe[1], NULL, budget < d->pipe_sz ? budget : d->pipe_sz,
+		ssize_t n = splice(src, NULL, d->pipe[1], NULL,
+				   budget < d->pipe_sz ? budget : d->pipe_sz,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n == 0)
 			d->eof = true;
