@@ -67,7 +67,7 @@ struct kturn_sock_counters {
 	__u64 fwd_packets;	   /* skbs redirected */
 	__u64 pass_bytes;	   /* payload left on this socket for userspace (parked) */
 	__u64 pass_packets;	   /* skbs left on this socket, zero-length (FIN) ones included */
-	__u64 redirect_fail;	   /* redirects refused (partner not in the sockhash) */
+	__u64 redirect_fail;	   /* redirects refused (partner not in kturn_sock_tx) */
 	__u64 pauses;		   /* times the partner's backlog reached KTURN_HIGH_WATER */
 	__u64 pause_seq;	   /* paused while pause_seq > kturn_sock_ctl.resume_seq */
 	__u32 partner_base;	   /* partner's write_seq when this socket first redirected */

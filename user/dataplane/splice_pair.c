@@ -15,7 +15,7 @@
 /*
  * A pipe starts at PIPE_SIZE and grows to PIPE_BULK the first time one
  * splice() fills it: a bulk direction then moves 1 MiB per syscall pair
- * instead of 256 KiB (kturnd CPU -25 % in a loopback bulk run, BENCHMARKS.md),
+ * instead of 256 KiB (kturnd CPU -33 % in a loopback bulk pair, BENCHMARKS.md),
  * while idle pairs keep the small pipe ring (kernel memory per pipe scales
  * with its size).
  */
